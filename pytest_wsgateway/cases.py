@@ -1,0 +1,214 @@
+"""The case catalogue: YAML files -> validated :class:`Case` objects, and a case -> request bytes.
+
+A case is data: a stable id, a title, the RFC section and a short quote, a requirement level, the
+edits that turn the baseline valid upgrade into the request to send, what to do after a 101, and
+the named checks (see :mod:`pytest_wsgateway.checks`) that judge the answer. A typo in a case file
+is reported at load time with the file and the case id.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .handshake import Headers, build_request, new_key
+
+LEVELS = ("must", "should", "interop")
+_CASE_KEYS = {"id", "title", "level", "rfc", "quote", "request", "expect", "after", "schemes", "requires", "also"}
+_ALSO_KEYS = {"title", "level", "rfc", "quote", "expect"}
+_REQUEST_KEYS = {"method", "target", "version", "key", "remove", "set", "add", "header_case", "order", "body"}
+_AFTER_ACTIONS = {"ping", "close", "text", "binary"}
+REQUIREMENTS = {
+    "echo": "the endpoint is not known to echo messages; opt in with --gateway-echo",
+    "api": "no API definition given; pass --gateway-api FILE",
+}
+
+
+class CatalogueError(ValueError):
+    """A case file that does not describe valid cases; the message names the file and case."""
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """Edits applied, in this order, to the baseline upgrade request (see :func:`render_request`)."""
+
+    method: str = "GET"
+    target: str = "{resource}"
+    version: str = "HTTP/1.1"
+    key: str | None = None
+    remove: tuple[str, ...] = ()
+    set: tuple[tuple[str, str], ...] = ()
+    add: tuple[tuple[str, str], ...] = ()
+    header_case: str | None = None
+    order: str | None = None
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    title: str
+    level: str
+    rfc: str
+    quote: str
+    request: RequestSpec = field(default_factory=RequestSpec)
+    expect: tuple[tuple[str, dict], ...] = ()
+    after: tuple[tuple[str, bytes], ...] = ()
+    schemes: tuple[str, ...] = ("ws", "wss")
+    requires: tuple[str, ...] = ()
+    source: str = ""
+
+
+def catalogue_dir() -> str:
+    """The folder of the shipped case files (``conformance/cases``)."""
+    from . import conformance  # the repository's conformance/ folder, mapped into this package
+
+    return os.path.join(os.path.dirname(conformance.__file__), "cases")
+
+
+def load_catalogue(directory: str | None = None) -> list[Case]:
+    """Load every ``*.yaml`` in ``directory`` (default: the shipped catalogue), sorted by file name."""
+    directory = directory or catalogue_dir()
+    cases: list[Case] = []
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".yaml"):
+            cases.extend(load_file(os.path.join(directory, name)))
+    seen: dict[str, str] = {}
+    for case in cases:
+        if case.id in seen:
+            raise CatalogueError(f"{case.source}: case id {case.id!r} is also used in {seen[case.id]}")
+        seen[case.id] = case.source
+    return cases
+
+
+def load_file(path: str) -> list[Case]:
+    import yaml  # deferred: loading the plugin must stay cheap
+
+    with open(path, encoding="utf-8") as handle:
+        document = yaml.safe_load(handle)
+    entries = document.get("cases") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise CatalogueError(f"{path}: expected a mapping with a 'cases' list")
+    source = os.path.basename(path)
+    return [case for entry in entries for case in _expand(entry, source)]
+
+
+def _expand(entry: object, source: str) -> list[Case]:
+    """A case, plus one sibling per ``also:`` item: the same request judged by other checks.
+
+    ``also: {clean-error: {level: should, expect: [clean_error]}}`` on case ``reject-x`` adds
+    case ``reject-x-clean-error``, so a MUST and a SHOULD about one request stay separate cases.
+    """
+    if not isinstance(entry, dict):
+        raise CatalogueError(f"{source}: every case must be a mapping ({entry!r:.60})")
+    base = {key: value for key, value in entry.items() if key != "also"}
+    cases = [_parse_case(base, source)]
+    for suffix, overrides in (entry.get("also") or {}).items():
+        unknown = set(overrides or {}) - _ALSO_KEYS
+        if unknown or not overrides or "expect" not in overrides or "level" not in overrides:
+            raise CatalogueError(f"{source}: case {entry.get('id')!r}: 'also' item {suffix!r} needs level and expect"
+                                 + (f", not {sorted(unknown)}" if unknown else ""))
+        sibling = {**base, "title": f"{base.get('title')}: {suffix.replace('-', ' ')}", **overrides,
+                   "id": f"{base.get('id')}-{suffix}"}
+        cases.append(_parse_case(sibling, source))
+    return cases
+
+
+def _parse_case(entry: object, source: str) -> Case:
+    from .checks import CHECKS
+
+    if not isinstance(entry, dict) or "id" not in entry:
+        raise CatalogueError(f"{source}: every case needs an 'id' ({entry!r:.60})")
+    where = f"{source}: case {entry['id']!r}"
+    unknown = set(entry) - _CASE_KEYS
+    missing = {"title", "level", "rfc", "quote", "expect"} - set(entry)
+    if unknown or missing:
+        raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}" if unknown else f"{where}: missing {sorted(missing)}")
+    if entry["level"] not in LEVELS:
+        raise CatalogueError(f"{where}: level must be one of {', '.join(LEVELS)}, not {entry['level']!r}")
+    expect = []
+    for item in entry["expect"]:
+        name, params = (item, {}) if isinstance(item, str) else next(iter(item.items()))
+        if name not in CHECKS:
+            raise CatalogueError(f"{where}: unknown check {name!r} (known: {', '.join(sorted(CHECKS))})")
+        expect.append((name, {k: tuple(v) if isinstance(v, list) else v for k, v in (params or {}).items()}))
+    after = []
+    for step in entry.get("after") or ():
+        ((action, value),) = step.items()
+        if action not in _AFTER_ACTIONS:
+            raise CatalogueError(f"{where}: unknown after-101 step {action!r}")
+        payload = bytes.fromhex(value) if action == "binary" else str(value if value is not None else "").encode()
+        if action == "close":
+            payload = int(value or 1000).to_bytes(2, "big")
+        after.append((action, payload))
+    for requirement in entry.get("requires") or ():
+        if requirement not in REQUIREMENTS:
+            raise CatalogueError(f"{where}: unknown requirement {requirement!r}")
+    return Case(
+        id=str(entry["id"]),
+        title=str(entry["title"]),
+        level=entry["level"],
+        rfc=str(entry["rfc"]),
+        quote=" ".join(str(entry["quote"]).split()),
+        request=_parse_request(entry.get("request") or {}, where),
+        expect=tuple(expect),
+        after=tuple(after),
+        schemes=tuple(entry.get("schemes") or ("ws", "wss")),
+        requires=tuple(entry.get("requires") or ()),
+        source=source,
+    )
+
+
+def _parse_request(spec: dict, where: str) -> RequestSpec:
+    unknown = set(spec) - _REQUEST_KEYS
+    if unknown:
+        raise CatalogueError(f"{where}: unknown request keys {sorted(unknown)}")
+    fields = dict(spec)
+    fields["remove"] = tuple(spec.get("remove") or ())
+    fields["set"] = tuple((str(k), "" if v is None else str(v)) for k, v in (spec.get("set") or {}).items())
+    fields["add"] = tuple(_header_pair(line, where) for line in spec.get("add") or ())
+    if fields.get("key") is not None:
+        fields["key"] = str(fields["key"])
+    return RequestSpec(**fields)
+
+
+def _header_pair(line: str, where: str) -> tuple[str, str]:
+    name, colon, value = str(line).partition(":")
+    if not colon:
+        raise CatalogueError(f"{where}: header line {line!r} has no colon")
+    return name.strip(), value.strip()
+
+
+def render_request(spec: RequestSpec, *, host: str, resource: str, path: str, secure: bool,
+                   extra_headers: Headers = (), key: str | None = None) -> tuple[bytes, str]:
+    """The request bytes for ``spec`` and the key used (fresh random unless the case fixes one).
+
+    The baseline is the RFC 6455 §4.1 request: Host, Upgrade, Connection, Sec-WebSocket-Key,
+    Sec-WebSocket-Version: 13, then ``extra_headers`` (Origin, the user's --gateway-header
+    lines). Then ``remove``, ``set`` (replace in place, or append), ``add``, ``header_case`` and
+    ``order`` are applied. ``{key}``, ``{host}``, ``{resource}``, ``{path}`` and ``{http}``
+    (http or https) may appear in values and in the request target.
+    """
+    key = spec.key if spec.key is not None else (key or new_key())
+    values = {"key": key, "host": host, "resource": resource, "path": path, "http": "https" if secure else "http"}
+    headers = [("Host", host), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+               ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", "13"), *extra_headers]
+    removed = {name.lower() for name in spec.remove}
+    headers = [(n, v) for n, v in headers if n.lower() not in removed]
+    for name, value in spec.set:
+        value = value.format_map(values)
+        index = next((i for i, (n, _) in enumerate(headers) if n.lower() == name.lower()), None)
+        if index is None:
+            headers.append((name, value))
+        else:
+            headers[index] = (name, value)
+    headers += [(name, value.format_map(values)) for name, value in spec.add]
+    if spec.header_case == "lower":
+        headers = [(n.lower(), v) for n, v in headers]
+    elif spec.header_case == "upper":
+        headers = [(n.upper(), v) for n, v in headers]
+    if spec.order == "reversed":
+        headers.reverse()
+    body = spec.body.encode()
+    request = build_request(spec.method, spec.target.format_map(values), spec.version, tuple(headers), body)
+    return request, key

@@ -1,0 +1,373 @@
+"""Verdict logic, sans-I/O: (request bytes, what came back) -> findings.
+
+Each check is a small pure function registered under the name the case catalogue uses in
+``expect:``. It reads the request that was sent (to know the key, the offered subprotocols and
+extensions) and the :class:`~pytest_wsgateway.client.Exchange`, and yields a :class:`Finding`
+for each way the target fell short. No finding means the requirement holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from . import frames as wsframes
+from .apidef import ApiInfo
+from .client import Exchange
+from .handshake import Request, Response, accept_for, parse_request
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One unmet requirement: what the RFC asks for, and what the target did instead."""
+
+    requirement: str
+    expected: str
+    actual: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check may know besides the two messages: the target and the user's settings."""
+
+    scheme: str = "ws"
+    path: str = "/"
+    api: ApiInfo | None = None
+    insecure: bool = False
+    subprotocols: tuple[str, ...] = field(default_factory=tuple)
+
+
+Check = Callable[..., Iterator[Finding]]
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str) -> Callable[[Check], Check]:
+    def register(function: Check) -> Check:
+        CHECKS[name] = function
+        return function
+
+    return register
+
+
+def evaluate(expect: tuple[tuple[str, dict], ...], request: bytes, exchange: Exchange, context: Context) -> list[Finding]:
+    """Run each named check of a case and collect the findings, in catalogue order."""
+    parsed = parse_request(request)
+    findings: list[Finding] = []
+    for name, params in expect:
+        findings.extend(CHECKS[name](parsed, exchange, context, **params))
+    return findings
+
+
+def status_text(exchange: Exchange) -> str:
+    """How the target answered, in a few words: the status line, or what went wrong."""
+    if exchange.response is not None:
+        response = exchange.response
+        return f"{response.version} {response.status} {response.reason}".rstrip()
+    return exchange.error or "no response"
+
+
+def _needs_response(exchange: Exchange, expected: str) -> Iterator[Finding]:
+    if exchange.response is None:
+        yield Finding("a response", expected, status_text(exchange))
+
+
+def _header_text(response: Response, name: str) -> str:
+    values = response.get_all(name)
+    if not values:
+        return f"no {name} header"
+    return "; ".join(f"{name}: {value}" for value in values)
+
+
+# --- the 101 -------------------------------------------------------------------------------
+
+
+@check("status_101")
+def status_101(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.2.2 step 5.1: the server accepts with "a 101 response code"."""
+    if exchange.response is None or exchange.response.status != 101:
+        yield Finding("RFC 6455 §4.2.2: accept the handshake with 101 Switching Protocols",
+                      "HTTP/1.1 101 Switching Protocols", status_text(exchange))
+
+
+@check("status_line_http11")
+def status_line_http11(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 9110 §15.2: a 1xx goes only to HTTP/1.1; RFC 6455 §4.2.2 shows "HTTP/1.1 101"."""
+    response = exchange.response
+    if response is not None and response.status == 101 and response.version != "HTTP/1.1":
+        yield Finding("RFC 6455 §4.2.2: an HTTP/1.1 status line", "HTTP/1.1", response.version)
+
+
+def _upgraded(exchange: Exchange) -> bool:
+    return exchange.response is not None and exchange.response.status == 101
+
+
+@check("upgrade_websocket")
+def upgrade_websocket(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.1: a 101 whose Upgrade is not "websocket" (case-insensitive) fails the connection."""
+    if not _upgraded(exchange):
+        return
+    tokens = exchange.response.tokens("Upgrade")
+    if [token.lower() for token in tokens] != ["websocket"]:
+        yield Finding("RFC 6455 §4.2.2: Upgrade: websocket on the 101", "Upgrade: websocket",
+                      _header_text(exchange.response, "Upgrade"))
+
+
+@check("connection_upgrade")
+def connection_upgrade(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.1: a 101 whose Connection lacks the "Upgrade" token fails the connection."""
+    if _upgraded(exchange) and not exchange.response.has_token("Connection", "upgrade"):
+        yield Finding("RFC 6455 §4.2.2: Connection: Upgrade on the 101", "Connection: Upgrade",
+                      _header_text(exchange.response, "Connection"))
+
+
+@check("accept_matches")
+def accept_matches(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.2.2 step 5.4: Sec-WebSocket-Accept = base64(SHA-1(key + GUID)), once (§11.3.3)."""
+    if not _upgraded(exchange):
+        return
+    key = request.get("Sec-WebSocket-Key") or ""
+    expected = accept_for(key)
+    values = exchange.response.get_all("Sec-WebSocket-Accept")
+    if values != [expected]:
+        actual = _header_text(exchange.response, "Sec-WebSocket-Accept")
+        yield Finding("RFC 6455 §4.2.2: Sec-WebSocket-Accept derived from the key sent",
+                      f"Sec-WebSocket-Accept: {expected} (for Sec-WebSocket-Key: {key})", actual)
+
+
+@check("no_content_length")
+def no_content_length(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response with a
+    status code of 1xx"."""
+    if _upgraded(exchange) and exchange.response.get_all("Content-Length"):
+        yield Finding("RFC 9110 §8.6: no Content-Length on a 1xx", "no Content-Length header",
+                      _header_text(exchange.response, "Content-Length"))
+
+
+@check("no_transfer_encoding")
+def no_transfer_encoding(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 9112 §6.1: "A server MUST NOT send a Transfer-Encoding header field in any response with
+    a status code of 1xx"."""
+    if _upgraded(exchange) and exchange.response.get_all("Transfer-Encoding"):
+        yield Finding("RFC 9112 §6.1: no Transfer-Encoding on a 1xx", "no Transfer-Encoding header",
+                      _header_text(exchange.response, "Transfer-Encoding"))
+
+
+@check("subprotocol_from_offer")
+def subprotocol_from_offer(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.1: a subprotocol "not present in the client's handshake" fails the connection;
+    §11.3.4: the header "MUST NOT appear more than once in an HTTP response"."""
+    if not _upgraded(exchange):
+        return
+    offered = request.tokens("Sec-WebSocket-Protocol")
+    chosen = exchange.response.get_all("Sec-WebSocket-Protocol")
+    expected = f"none, or exactly one of: {', '.join(offered)}" if offered else "no Sec-WebSocket-Protocol header"
+    if not chosen:
+        return
+    value = chosen[0].strip()
+    if len(chosen) > 1 or "," in value or value not in offered:
+        yield Finding("RFC 6455 §4.1: the subprotocol is one the client offered", expected,
+                      _header_text(exchange.response, "Sec-WebSocket-Protocol"))
+
+
+@check("extensions_from_offer")
+def extensions_from_offer(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.1: an extension "not present in the client's handshake" fails the connection."""
+    if not _upgraded(exchange):
+        return
+    offered = {item.split(";")[0].strip().lower() for item in request.tokens("Sec-WebSocket-Extensions")}
+    accepted = [item.split(";")[0].strip() for item in exchange.response.tokens("Sec-WebSocket-Extensions")]
+    unrequested = [name for name in accepted if name.lower() not in offered]
+    if unrequested:
+        expected = f"only extensions offered ({', '.join(sorted(offered))})" if offered else "no Sec-WebSocket-Extensions header"
+        yield Finding("RFC 6455 §4.1: extensions are ones the client offered", expected,
+                      _header_text(exchange.response, "Sec-WebSocket-Extensions"))
+
+
+UPGRADE_CHECKS = ("status_101", "status_line_http11", "upgrade_websocket", "connection_upgrade", "accept_matches",
+                  "subprotocol_from_offer", "extensions_from_offer")
+
+
+@check("upgraded")
+def upgraded(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """A complete, valid acceptance: the 101 and every header a client checks (RFC 6455 §4.1)."""
+    for name in UPGRADE_CHECKS:
+        yield from CHECKS[name](request, exchange, context)
+
+
+# --- rejections ----------------------------------------------------------------------------
+
+
+@check("not_upgraded")
+def not_upgraded(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.2.1: for an invalid handshake the server "MUST stop processing the client's
+    handshake and return an HTTP response with an appropriate error code"; never a 101."""
+    if _upgraded(exchange):
+        yield Finding("RFC 6455 §4.2.1: an invalid handshake is not accepted", "no 101 (an HTTP error instead)",
+                      status_text(exchange))
+
+
+@check("clean_error")
+def clean_error(request: Request, exchange: Exchange, context: Context, also: tuple[int, ...] = ()) -> Iterator[Finding]:
+    """A complete HTTP error response (4xx, or a status listed in ``also``), not a reset or a hang."""
+    allowed = "a 4xx status" + "".join(f" or {code}" for code in also)
+    response = exchange.response
+    if response is None:
+        yield Finding("RFC 6455 §4.2.1: reject with an HTTP error response", allowed, status_text(exchange))
+    elif not (400 <= response.status < 500 or response.status in also):
+        yield Finding("RFC 6455 §4.2.1: reject with an HTTP error response", allowed, status_text(exchange))
+
+
+@check("status_is")
+def status_is(request: Request, exchange: Exchange, context: Context, status: tuple[int, ...] = (400,),
+              requirement: str = "") -> Iterator[Finding]:
+    """The response has one of the given status codes (for rules that name the code)."""
+    if exchange.response is None or exchange.response.status not in status:
+        expected = " or ".join(str(code) for code in status)
+        yield Finding(requirement or f"status {expected}", f"status {expected}", status_text(exchange))
+
+
+@check("version_advertised")
+def version_advertised(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.4: refusing a version, the server sends "a |Sec-WebSocket-Version| header field
+    indicating the version(s) the server is capable of understanding"."""
+    response = exchange.response
+    if response is None:
+        yield Finding("RFC 6455 §4.4: an error response carrying Sec-WebSocket-Version",
+                      "an HTTP error with Sec-WebSocket-Version: 13", status_text(exchange))
+    elif response.status != 101 and "13" not in response.tokens("Sec-WebSocket-Version"):
+        yield Finding("RFC 6455 §4.4: an error response carrying Sec-WebSocket-Version",
+                      "Sec-WebSocket-Version: 13 on the error response",
+                      f"{status_text(exchange)} with {_header_text(response, 'Sec-WebSocket-Version')}")
+
+
+@check("allow_on_405")
+def allow_on_405(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response"."""
+    response = exchange.response
+    if response is not None and response.status == 405 and not response.get_all("Allow"):
+        yield Finding("RFC 9110 §15.5.6: a 405 carries Allow", "Allow: GET", "no Allow header")
+
+
+@check("upgrade_on_426")
+def upgrade_on_426(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 9110 §15.5.22: "The server MUST send an Upgrade header field in a 426 response"."""
+    response = exchange.response
+    if response is not None and response.status == 426 and not response.has_token("Upgrade", "websocket"):
+        yield Finding("RFC 9110 §15.5.22: a 426 names the protocol to upgrade to", "Upgrade: websocket",
+                      _header_text(response, "Upgrade"))
+
+
+# --- after the 101 -------------------------------------------------------------------------
+
+
+def _tunnel_ready(exchange: Exchange, what: str) -> Iterator[Finding]:
+    if not _upgraded(exchange):
+        yield Finding(f"a 101 before {what}", "HTTP/1.1 101 Switching Protocols", status_text(exchange))
+
+
+def _frames_text(exchange: Exchange) -> str:
+    received = ", ".join(frame.describe() for frame in exchange.frames) or "no frames"
+    return received + (f"; {exchange.frame_error}" if exchange.frame_error else "")
+
+
+@check("early_bytes_are_frames")
+def early_bytes_are_frames(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.2.2 / §5.2: after the 101 the connection carries frames, not more HTTP."""
+    yield from _tunnel_ready(exchange, "frames")
+    if _upgraded(exchange) and exchange.early:
+        try:
+            wsframes.decode(exchange.early)
+        except wsframes.FrameError as exc:
+            yield Finding("RFC 6455 §5.2: bytes after the 101 are WebSocket frames", "valid frames",
+                          f"{exc}: {exchange.early[:60]!r}")
+
+
+@check("server_frames_unmasked")
+def server_frames_unmasked(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §5.1: "A server MUST NOT mask any frames that it sends to the client"."""
+    masked = [frame for frame in exchange.frames if frame.masked]
+    if masked:
+        yield Finding("RFC 6455 §5.1: server frames are not masked", "unmasked frames", _frames_text(exchange))
+
+
+@check("pong_answers_ping")
+def pong_answers_ping(request: Request, exchange: Exchange, context: Context, payload: str = "") -> Iterator[Finding]:
+    """RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+    response"; §5.5.3: with "identical Application data"."""
+    yield from _tunnel_ready(exchange, "a ping")
+    pongs = [frame for frame in exchange.frames if frame.opcode == wsframes.PONG]
+    if _upgraded(exchange) and not any(frame.payload == payload.encode() for frame in pongs):
+        yield Finding("RFC 6455 §5.5.2: a pong answers the ping", f"pong frame with payload {payload!r}",
+                      _frames_text(exchange))
+
+
+@check("close_answered")
+def close_answered(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not previously send a Close
+    frame, the endpoint MUST send a Close frame in response"."""
+    yield from _tunnel_ready(exchange, "the closing handshake")
+    if _upgraded(exchange) and not any(frame.opcode == wsframes.CLOSE for frame in exchange.frames):
+        yield Finding("RFC 6455 §5.5.1: a close frame answers the close frame", "close frame", _frames_text(exchange))
+
+
+@check("server_closes_tcp")
+def server_closes_tcp(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §7.1.1: after the closing handshake the TCP connection "SHOULD be closed first by
+    the server"."""
+    yield from _tunnel_ready(exchange, "the closing handshake")
+    closed = any(frame.opcode == wsframes.CLOSE for frame in exchange.frames)
+    if _upgraded(exchange) and closed and not exchange.closed_by_peer:
+        yield Finding("RFC 6455 §7.1.1: the server closes the TCP connection", "EOF after the close frames",
+                      "the connection stayed open")
+
+
+@check("echo")
+def echo(request: Request, exchange: Exchange, context: Context, text: str | None = None,
+         binary: str | None = None) -> Iterator[Finding]:
+    """The endpoint echoes a message (opt-in: only echo endpoints are expected to)."""
+    yield from _tunnel_ready(exchange, "a message")
+    opcode, payload = (wsframes.TEXT, text.encode()) if text is not None else (wsframes.BINARY, bytes.fromhex(binary or ""))
+    data = [frame for frame in exchange.frames if frame.opcode in (wsframes.TEXT, wsframes.BINARY, wsframes.CONTINUATION)]
+    message = b"".join(frame.payload for frame in data)
+    if _upgraded(exchange) and (not data or data[0].opcode != opcode or message != payload):
+        kind = wsframes.OPCODE_NAMES[opcode]
+        yield Finding("the message comes back through the tunnel", f"{kind} message {payload[:40]!r}",
+                      _frames_text(exchange))
+
+
+# --- TLS and the API definition -------------------------------------------------------------
+
+
+@check("tls_verified")
+def tls_verified(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §4.1 (wss): TLS runs before the handshake; the certificate is checked for the host
+    (RFC 9110 §4.3.4)."""
+    if exchange.tls is None:
+        yield Finding("RFC 6455 §4.1: a TLS connection for wss", "TLS", "plain TCP")
+    elif not exchange.tls.verified:
+        yield Finding("RFC 9110 §4.3.4: the certificate is verified", "a verified certificate",
+                      "verification was turned off")
+
+
+@check("alpn_http11")
+def alpn_http11(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 7301 §3.2 / RFC 8441: offered only "http/1.1", the server selects it or no protocol."""
+    if exchange.tls is not None and exchange.tls.alpn not in (None, "http/1.1"):
+        yield Finding("RFC 7301 §3.2: ALPN selects an offered protocol", "http/1.1 or none", exchange.tls.alpn)
+
+
+@check("api_lists_scheme")
+def api_lists_scheme(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """The API definition lists the scheme under test in ``schemes`` (API Connect needs ``wss``)."""
+    if context.api is not None and context.scheme not in context.api.schemes:
+        yield Finding(f"the API definition lists {context.scheme} in schemes", f"schemes including {context.scheme}",
+                      f"schemes: [{', '.join(context.api.schemes)}] in {context.api.source}")
+
+
+@check("api_declares_path")
+def api_declares_path(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """The tested path is basePath + one of ``paths`` of the API definition (a gateway prefix such as
+    /org/catalog may stand before it)."""
+    if context.api is not None and not context.api.declares(context.path):
+        yield Finding("the API definition declares the tested path", " or ".join(context.api.routes()) or "a route",
+                      f"{context.path} (from {context.api.source})")

@@ -1,0 +1,288 @@
+"""The only module that touches the network: connect (TCP, TLS with SNI and ALPN), send, read.
+
+Every read runs against a deadline, so a target that never answers, trickles bytes or sends an
+endless head ends the exchange within ``timeout`` seconds per step. Trouble reaching the target
+(DNS, TCP connect, TLS handshake) raises :class:`ConnectError` with one readable line; trouble
+after the request is sent is recorded in the :class:`Exchange` for the checks to judge, because
+"the gateway reset the connection" is a legitimate answer to a malformed request.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+
+from . import frames as wsframes
+from .handshake import MAX_HEAD_BYTES, MalformedMessage, Response, head_end, parse_response_head
+from .targets import Target
+
+
+class ConnectError(Exception):
+    """The target could not be reached: the message is one line, fit for a test failure."""
+
+
+@dataclass(frozen=True)
+class TlsInfo:
+    version: str | None
+    alpn: str | None
+    cipher: str | None
+    server_hostname: str | None
+    verified: bool
+
+
+@dataclass
+class Exchange:
+    """What happened on one connection: the bytes both ways and what went wrong, if anything.
+
+    ``response_head`` holds the raw head bytes (or whatever arrived before the error);
+    ``early`` the bytes that arrived after the head in the same reads (RFC 6455 frames, for a
+    101). ``frames`` are the frames read back after the 101, in order, and ``sent`` the frames
+    the client sent after the 101 (described for the transcript).
+    """
+
+    request: bytes
+    response_head: bytes = b""
+    response: Response | None = None
+    early: bytes = b""
+    error: str | None = None
+    tls: TlsInfo | None = None
+    frames: list[wsframes.Frame] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    frame_error: str | None = None
+    closed_by_peer: bool = False
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    timeout: float = 5.0
+
+
+def ssl_context_for(target: Target) -> ssl.SSLContext:
+    """A client context: the given CA file (or the system store), host-name checking, ALPN http/1.1.
+
+    With ``target.insecure`` certificate and host-name checks are off, like ``websocat --insecure``.
+    """
+    try:
+        context = ssl.create_default_context(cafile=target.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectError(f"cannot load the CA file {target.ca_file}: {exc}") from None
+    if target.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def connect(target: Target, timeout: float, context: ssl.SSLContext | None = None) -> socket.socket:
+    """Open a TCP (and for wss, TLS) connection; raise :class:`ConnectError` with one line."""
+    where = f"{target.host}:{target.port}"
+    try:
+        sock = socket.create_connection((target.host, target.port), timeout=timeout)
+    except socket.gaierror as exc:
+        raise ConnectError(f"cannot resolve host {target.host!r}: {exc.strerror}") from None
+    except TimeoutError:
+        raise ConnectError(f"no TCP connection to {where} within {timeout:g} s") from None
+    except OSError as exc:
+        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+    if not target.secure:
+        return sock
+    context = context or ssl_context_for(target)
+    try:
+        sock.settimeout(timeout)
+        return context.wrap_socket(sock, server_hostname=target.host)
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        raise ConnectError(f"TLS certificate of {where} rejected: {exc.verify_message}") from None
+    except (ssl.SSLError, OSError) as exc:
+        sock.close()
+        reason = getattr(exc, "reason", None) or exc.strerror or str(exc) or type(exc).__name__
+        raise ConnectError(f"TLS handshake with {where} failed: {reason}") from None
+    except TimeoutError:
+        sock.close()
+        raise ConnectError(f"TLS handshake with {where} did not finish within {timeout:g} s") from None
+
+
+def _tls_info(sock: socket.socket) -> TlsInfo | None:
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    cipher = sock.cipher()
+    return TlsInfo(
+        version=sock.version(),
+        alpn=sock.selected_alpn_protocol(),
+        cipher=cipher[0] if cipher else None,
+        server_hostname=sock.server_hostname,
+        verified=sock.context.verify_mode == ssl.CERT_REQUIRED,
+    )
+
+
+class _Reader:
+    """Reads from a socket against deadlines; remembers EOF and errors instead of raising."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.eof = False
+
+    def recv(self, deadline: float) -> bytes:
+        """One read, waiting at most until ``deadline``; raises TimeoutError or OSError."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        self.sock.settimeout(remaining)
+        data = self.sock.recv(65536)
+        if not data:
+            self.eof = True
+        return data
+
+
+def _describe_os_error(exc: OSError) -> str:
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by the target"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def exchange(
+    target: Target,
+    request: bytes,
+    *,
+    timeout: float = 5.0,
+    steps: tuple[tuple[str, bytes], ...] = (),
+    context: ssl.SSLContext | None = None,
+) -> Exchange:
+    """Send ``request`` to ``target``, read the response head, then run ``steps`` after a 101.
+
+    ``timeout`` bounds each network step (connect, TLS, the response head, each after-101 step).
+    Steps are ``("ping", payload)``, ``("close", payload)``, ``("text", data)``,
+    ``("binary", data)``; each sends one masked frame and reads until its answer, a Close
+    frame, EOF or the deadline.
+    """
+    sock = connect(target, timeout, context)
+    result = Exchange(request=request, tls=_tls_info(sock))
+    try:
+        reader = _Reader(sock)
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(request)
+        except OSError as exc:
+            result.error = f"sending the request failed: {_describe_os_error(exc)}"
+            return result
+        _read_head(reader, result, time.monotonic() + timeout, timeout)
+        if result.response is not None and result.response.status == 101:
+            _run_steps(reader, result, steps, timeout)
+            _say_goodbye(sock, result)
+        return result
+    finally:
+        sock.close()
+
+
+def _read_head(reader: _Reader, result: Exchange, deadline: float, timeout: float) -> None:
+    buffer = b""
+    try:
+        while (end := head_end(buffer)) < 0:
+            if len(buffer) > MAX_HEAD_BYTES:
+                result.error = f"the response head exceeds {MAX_HEAD_BYTES} bytes without ending"
+                result.response_head = buffer[:MAX_HEAD_BYTES]
+                return
+            data = reader.recv(deadline)
+            if not data:
+                result.error = (
+                    "the target closed the connection without a response"
+                    if not buffer
+                    else "the target closed the connection in the middle of the response head"
+                )
+                result.closed_by_peer = True
+                result.response_head = buffer
+                return
+            buffer += data
+    except TimeoutError:
+        result.error = f"no complete response head within {timeout:g} s ({len(buffer)} bytes received)"
+        result.response_head = buffer
+        return
+    except OSError as exc:
+        result.error = _describe_os_error(exc)
+        result.response_head = buffer
+        return
+    result.response_head, result.early = buffer[:end], buffer[end:]
+    try:
+        result.response = parse_response_head(result.response_head)
+    except MalformedMessage as exc:
+        result.error = f"the response is not HTTP: {exc}"
+
+
+_OPCODES = {"ping": wsframes.PING, "close": wsframes.CLOSE, "text": wsframes.TEXT, "binary": wsframes.BINARY}
+
+
+def _answered(action: str, frame: wsframes.Frame) -> bool:
+    """Whether ``frame`` ends the wait after sending an ``action`` frame (a Close ends every wait)."""
+    if frame.opcode == wsframes.CLOSE:
+        return True
+    if action == "ping":
+        return frame.opcode == wsframes.PONG
+    if action in ("text", "binary"):
+        return frame.opcode in (wsframes.TEXT, wsframes.BINARY, wsframes.CONTINUATION) and frame.fin
+    return False
+
+
+def _run_steps(reader: _Reader, result: Exchange, steps: tuple[tuple[str, bytes], ...], timeout: float) -> None:
+    try:
+        received, pending = wsframes.decode(result.early)
+    except wsframes.FrameError as exc:
+        result.frame_error = f"the bytes after the 101 are not frames: {exc}"
+        return
+    result.frames.extend(received)
+    for action, payload in steps:
+        if any(f.opcode == wsframes.CLOSE for f in result.frames):
+            return
+        try:
+            reader.sock.settimeout(timeout)
+            reader.sock.sendall(wsframes.encode(_OPCODES[action], payload))
+        except OSError as exc:
+            result.frame_error = f"sending a {action} frame failed: {_describe_os_error(exc)}"
+            return
+        result.sent.append(f"{action} frame ({len(payload)} bytes)")
+        deadline = time.monotonic() + timeout
+        received = []
+        while not any(_answered(action, f) for f in received):
+            try:
+                data = reader.recv(deadline)
+            except TimeoutError:
+                result.frame_error = f"no answer to the {action} frame within {timeout:g} s"
+                return
+            except OSError as exc:
+                result.frame_error = f"reading after the {action} frame failed: {_describe_os_error(exc)}"
+                return
+            if not data:
+                result.closed_by_peer = True
+                result.frame_error = f"the target closed the connection without answering the {action} frame"
+                return
+            try:
+                received, pending = wsframes.decode(pending + data)
+            except wsframes.FrameError as exc:
+                result.frame_error = f"the answer to the {action} frame is not a valid frame: {exc}"
+                return
+            result.frames.extend(received)
+    if any(f.opcode == wsframes.CLOSE for f in result.frames):
+        _await_eof(reader, result, time.monotonic() + timeout)
+
+
+def _say_goodbye(sock: socket.socket, result: Exchange) -> None:
+    """Leave an open tunnel politely: a Close frame (1000) unless one was exchanged already."""
+    if not any(frame.opcode == wsframes.CLOSE for frame in result.frames) and not result.closed_by_peer:
+        try:
+            sock.settimeout(0.5)
+            sock.sendall(wsframes.encode(wsframes.CLOSE, wsframes.close_payload(1000)))
+        except OSError:
+            pass
+
+
+def _await_eof(reader: _Reader, result: Exchange, deadline: float) -> None:
+    """After the closing handshake, note whether the server closes the TCP connection (RFC 6455 §7.1.1)."""
+    try:
+        while reader.recv(deadline):
+            pass
+        result.closed_by_peer = True
+    except (TimeoutError, OSError):
+        pass

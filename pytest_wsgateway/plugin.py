@@ -1,0 +1,161 @@
+"""The pytest entry point (``pytest11: wsgateway``): options, markers, report lines, parametrization.
+
+Every pytest run in an environment where pytest-wsgateway is installed imports this module, so
+it imports only pytest and the standard library at module level; the client, the checks, YAML
+and the reference server are imported when a test asks for them.
+
+Each option has an ini key and an environment variable; the command line wins, then the
+environment, then the ini file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from . import fixtures
+
+EMBEDDED_TARGETS = ("reference-ws", "reference-wss")
+LEVEL_MARKERS = {
+    "must": "RFC MUST-level requirement (a failure is a protocol violation)",
+    "should": "RFC SHOULD-level requirement or clean-error expectation",
+    "interop": "interoperability expectation beyond the RFC's MUSTs (what real clients and gateways rely on)",
+}
+
+# name, ini key / env var suffix, help, kind
+_OPTIONS = (
+    ("url", "URL", "a ws:// or wss:// URL to test (repeatable); without one, the embedded reference server", "list"),
+    ("ca", "PATH", "CA certificate file (PEM) that signs the gateway's certificate", "str"),
+    ("insecure", None, "do not verify the gateway's TLS certificate or host name (like websocat --insecure)", "bool"),
+    ("timeout", "SECONDS", "limit for each network step: connect, TLS, response head, each frame (default 5)", "str"),
+    ("origin", "ORIGIN", "Origin header to send with every handshake", "str"),
+    ("header", "'NAME: VALUE'", "extra request header, e.g. a client id (repeatable; values are never printed)", "list"),
+    ("api", "PATH", "OpenAPI 2.0 (Swagger) definition of the API behind the URL(s)", "str"),
+    ("echo", None, "the endpoint echoes messages: also check that a text and a binary message come back", "bool"),
+)
+ENV_HEADER_PREFIX = "WSGATEWAY_HEADER_"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wsgateway", "WebSocket gateway conformance (pytest-wsgateway)")
+    for name, metavar, help_text, kind in _OPTIONS:
+        env = f"WSGATEWAY_{name.upper()}"
+        flag = f"--gateway-{name}"
+        if kind == "bool":
+            group.addoption(flag, action="store_true", default=None, help=f"{help_text} [env {env}=1]")
+            parser.addini(f"wsgateway_{name}", help_text, type="bool", default=False)
+        elif kind == "list":
+            group.addoption(flag, action="append", metavar=metavar, default=None, help=f"{help_text} [env {env}]")
+            parser.addini(f"wsgateway_{name}", help_text, type="linelist", default=[])
+        else:
+            group.addoption(flag, metavar=metavar, default=None, help=f"{help_text} [env {env}]")
+            parser.addini(f"wsgateway_{name}", help_text, default="")
+
+
+def _option(config: pytest.Config, name: str, kind: str):
+    """The option's value: the command line, else WSGATEWAY_<NAME>, else the ini key."""
+    value = config.getoption(f"gateway_{name}")
+    if value is not None:
+        return value
+    env = os.environ.get(f"WSGATEWAY_{name.upper()}")
+    if env is not None and env.strip():
+        if kind == "bool":
+            return env.strip().lower() in ("1", "true", "yes", "on")
+        return env.split() if kind == "list" else env.strip()
+    return config.getini(f"wsgateway_{name}") or ([] if kind == "list" else None)
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    """The options as given (strings), before validation; see :func:`resolve`."""
+
+    urls: tuple[str, ...]
+    ca: str | None
+    insecure: bool
+    timeout: str | None
+    origin: str | None
+    headers: tuple[str, ...]
+    api: str | None
+    echo: bool
+
+
+def read_options(config: pytest.Config) -> GatewayOptions:
+    values = {name: _option(config, name, kind) for name, _, _, kind in _OPTIONS}
+    env_headers = tuple(
+        f"{key[len(ENV_HEADER_PREFIX):].replace('_', '-')}: {value}"
+        for key, value in sorted(os.environ.items())
+        if key.startswith(ENV_HEADER_PREFIX) and len(key) > len(ENV_HEADER_PREFIX)
+    )
+    return GatewayOptions(
+        urls=tuple(values["url"]),
+        ca=values["ca"] or None,
+        insecure=bool(values["insecure"]),
+        timeout=values["timeout"] or None,
+        origin=values["origin"] or None,
+        headers=tuple(values["header"]) + env_headers,
+        api=values["api"] or None,
+        echo=bool(values["echo"]),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for level, description in LEVEL_MARKERS.items():
+        config.addinivalue_line("markers", f"{level}: {description}")
+    options = read_options(config)
+    config.stash[fixtures.OPTIONS_KEY] = options
+    if options.urls or options.ca or options.timeout or options.headers or options.api:
+        # Validate now so a bad value is one usage-error line, not a failure per test.
+        config.stash[fixtures.RESOLVED_KEY] = fixtures.resolve(options)
+    config.pluginmanager.register(fixtures, "wsgateway-fixtures")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    options = config.stash.get(fixtures.OPTIONS_KEY, None)
+    if options is None or not options.urls:
+        return None
+    if options.insecure:
+        tls = "TLS certificates NOT verified (--gateway-insecure)"
+    elif options.ca:
+        tls = f"TLS verified against {options.ca}"
+    else:
+        tls = "TLS verified against the system trust store"
+    return [f"wsgateway: {len(options.urls)} target(s): {', '.join(options.urls)}", f"wsgateway: {tls}"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "wsgateway_case" not in metafunc.fixturenames:
+        return
+    resolved = fixtures.resolved(metafunc.config)
+    cases = fixtures.catalogue(metafunc.config)
+    params = []
+    for target in resolved.target_ids():
+        scheme = resolved.scheme_of(target)
+        for case in cases:
+            if scheme in case.schemes:
+                marks = [getattr(pytest.mark, case.level)]
+                params.append(pytest.param(case, target, id=f"{case.id}@{target}", marks=marks))
+    metafunc.parametrize(("wsgateway_case", "wsgateway_target"), params, indirect=["wsgateway_target"])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("wsgateway_case") if callspec else None
+        if case is not None and hasattr(case, "rfc"):
+            item.user_properties.extend([
+                ("wsgateway_case", case.id),
+                ("wsgateway_level", case.level),
+                ("wsgateway_rfc", case.rfc),
+                ("wsgateway_target", callspec.params["wsgateway_target"]),
+            ])
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str] | None:
+    options = config.stash.get(fixtures.OPTIONS_KEY, None)
+    if options is None or options.urls:
+        return None
+    if any("wsgateway_case" in getattr(item, "fixturenames", ()) for item in items):
+        return ["wsgateway: target: the embedded reference server (ws:// and wss://, trusting its generated CA)"]
+    return None
