@@ -84,12 +84,15 @@ def load_catalogue(directory: str | None = None) -> list[Case]:
 def load_file(path: str) -> list[Case]:
     import yaml  # deferred: loading the plugin must stay cheap
 
-    with open(path, encoding="utf-8") as handle:
-        document = yaml.safe_load(handle)
+    source = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
     entries = document.get("cases") if isinstance(document, dict) else None
     if not isinstance(entries, list):
-        raise CatalogueError(f"{path}: expected a mapping with a 'cases' list")
-    source = os.path.basename(path)
+        raise CatalogueError(f"{source}: expected a mapping with a 'cases' list")
     return [case for entry in entries for case in _expand(entry, source)]
 
 

@@ -10,13 +10,14 @@ so loading the plugin stays cheap.
 from __future__ import annotations
 
 import os
-import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
+    import ssl
+
     from .plugin import GatewayOptions
     from .runner import Settings
     from .targets import Target
@@ -108,6 +109,8 @@ def wsgateway_server_cert(wsgateway_ca: Any) -> Any:
 @pytest.fixture(scope="session")
 def wsgateway_server_ssl_context(wsgateway_server_cert: Any) -> ssl.SSLContext:
     """Server-side context: TLS ≥ 1.2, ALPN ``http/1.1``, the :func:`wsgateway_server_cert` chain."""
+    import ssl
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
@@ -118,6 +121,8 @@ def wsgateway_server_ssl_context(wsgateway_server_cert: Any) -> ssl.SSLContext:
 @pytest.fixture(scope="session")
 def wsgateway_client_ssl_context(wsgateway_ca: Any) -> ssl.SSLContext:
     """Client-side context that trusts only :func:`wsgateway_ca` and checks host names."""
+    import ssl
+
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=None)
     context.load_verify_locations(cadata=wsgateway_ca.cert_pem.bytes().decode("ascii"))
     context.set_alpn_protocols(["http/1.1"])

@@ -34,6 +34,11 @@ _OPTIONS = (
     ("header", "'NAME: VALUE'", "extra request header, e.g. a client id (repeatable; values are never printed)", "list"),
     ("api", "PATH", "OpenAPI 2.0 (Swagger) definition of the API behind the URL(s)", "str"),
     ("echo", None, "the endpoint echoes messages: also check that a text and a binary message come back", "bool"),
+    # The CI gate (baseline.py, reports.py; imported only when these are used):
+    ("known_failures", "FILE", "YAML of known failures (case id -> reason, or -> {target id: reason}); "
+     "they become strict xfails, so a fixed case fails the run until it is removed", "str"),
+    ("write_baseline", "FILE", "after the run, write the cases that failed as a --gateway-known-failures file", "str"),
+    ("report", "PATH", "write a report; the format follows the extension: .json, .md or .html (repeatable)", "list"),
 )
 ENV_HEADER_PREFIX = "WSGATEWAY_HEADER_"
 
@@ -42,7 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wsgateway", "WebSocket gateway conformance (pytest-wsgateway)")
     for name, metavar, help_text, kind in _OPTIONS:
         env = f"WSGATEWAY_{name.upper()}"
-        flag = f"--gateway-{name}"
+        flag = f"--gateway-{name.replace('_', '-')}"
         if kind == "bool":
             group.addoption(flag, action="store_true", default=None, help=f"{help_text} [env {env}=1]")
             parser.addini(f"wsgateway_{name}", help_text, type="bool", default=False)
@@ -79,6 +84,9 @@ class GatewayOptions:
     headers: tuple[str, ...]
     api: str | None
     echo: bool
+    known_failures: str | None = None
+    write_baseline: str | None = None
+    reports: tuple[str, ...] = ()
 
 
 def read_options(config: pytest.Config) -> GatewayOptions:
@@ -97,6 +105,9 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         headers=tuple(values["header"]) + env_headers,
         api=values["api"] or None,
         echo=bool(values["echo"]),
+        known_failures=values["known_failures"] or None,
+        write_baseline=values["write_baseline"] or None,
+        reports=tuple(values["report"]),
     )
 
 

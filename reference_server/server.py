@@ -1,0 +1,603 @@
+"""The reference server: a thin asyncio shell around the sans-I/O decisions.
+
+* The request head is read with a bounded reader; ``open_timeout`` covers the
+  TLS handshake and receiving the complete head (on expiry: 408, then close).
+* :func:`.http.parse_request_head` + :func:`.http.validate_upgrade` decide;
+  a rejection is written and the connection closed.
+* After the 101, framing is websockets' sans-I/O :class:`websockets.protocol.Protocol`
+  constructed with ``Side.SERVER`` in state ``OPEN`` (the handshake was done
+  here, so websockets' own handshake code is never used). Bytes that arrived
+  with the request head are fed to it first. Text and binary messages are
+  echoed (fragmented messages are reassembled and echoed whole), pings are
+  answered by websockets, the closing handshake is completed and TCP closed.
+* Limits: ``max_connections`` (503 for the rest), ``max_message_size``
+  (close 1009), ``idle_timeout`` on open connections (close 1001), every write
+  has a ``close_timeout`` deadline. An exception in one connection is logged
+  and that connection closed.
+
+Listeners: ``ServerConfig.schemes`` (or, when None, the API definition's
+``ws``/``wss`` schemes) decides which listeners run. With one scheme it binds
+``port``; with both, ``wss`` binds ``port`` and ``ws`` binds ``plain_port``.
+A plain ``ws://`` listener for local testing: ``ServerConfig(schemes=("ws",))``.
+
+TLS: ``ssl_context`` is required for ``wss``. The server speaks HTTP/1.1 only,
+so the context is set to ALPN ``["http/1.1"]`` and TLS >= 1.2 (the given
+context object is modified in place: Python cannot read back a context's ALPN
+list, so it is always set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from websockets.frames import CloseCode, Opcode
+from websockets.protocol import SEND_EOF, Protocol, Side, State
+
+from .api import WEBSOCKET_SCHEMES, ApiDefinition, default_api
+from .certs import harden_server_context
+from .http import (
+    Accept,
+    HttpError,
+    HttpResponse,
+    Request,
+    check_incomplete_head,
+    error_response,
+    find_head_end,
+    parse_request_head,
+    validate_upgrade,
+)
+
+__all__ = ["ServerConfig", "ReferenceServer", "serve", "ResponseHook"]
+
+logger = logging.getLogger("pytest_wsgateway.reference_server")
+
+#: ``hook(request_or_None, response) -> response`` — the seam for fault profiles.
+ResponseHook = Callable[[Request | None, HttpResponse], HttpResponse]
+
+_READ_SIZE = 65536
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    #: ws:// port when both ws and wss listeners run (``port`` is then wss).
+    plain_port: int = 0
+    api: ApiDefinition = dataclasses.field(default_factory=default_api)
+    #: None = the API's ws/wss schemes; ("ws", "wss") forces both.
+    schemes: tuple[str, ...] | None = None
+    ssl_context: ssl.SSLContext | None = None
+    subprotocols: tuple[str, ...] = ()
+    permessage_deflate: bool = False
+    open_timeout: float = 10.0
+    close_timeout: float = 5.0
+    #: An open WebSocket with no incoming data for this long is closed (1001).
+    idle_timeout: float = 300.0
+    max_line: int = 8192
+    max_headers: int = 128
+    max_connections: int = 1024
+    max_message_size: int = 1 << 20
+    #: Reserved for fault profiles (wrong GUID, 200 instead of 101, ...). Unused.
+    fault: str | None = None
+    #: Called with (request or None, response) before every handshake response
+    #: is written; returns the response to send. None = send as decided.
+    response_hook: ResponseHook | None = None
+
+    def listener_schemes(self) -> tuple[str, ...]:
+        """The schemes to serve, validated (wss first when both run)."""
+        schemes = self.schemes if self.schemes is not None else self.api.websocket_schemes
+        schemes = tuple(dict.fromkeys(scheme.lower() for scheme in schemes))
+        if not schemes:
+            raise ValueError("no scheme to serve: need ws and/or wss")
+        for scheme in schemes:
+            if scheme not in WEBSOCKET_SCHEMES:
+                raise ValueError(f"unknown scheme {scheme!r}; expected ws or wss")
+        if "wss" in schemes and self.ssl_context is None:
+            raise ValueError(
+                "serving wss:// needs ssl_context (see reference_server.certs), "
+                "or serve plain ws:// with schemes=('ws',)"
+            )
+        return tuple(sorted(schemes, key=lambda s: s != "wss"))
+
+    def port_for(self, scheme: str, schemes: tuple[str, ...]) -> int:
+        if len(schemes) > 1 and scheme == "ws":
+            return self.plain_port
+        return self.port
+
+
+def _format_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    infos = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    last_error: OSError | None = None
+    for family, _type, _proto, _canon, sockaddr in infos:
+        try:
+            sock = socket.create_server(sockaddr[:2], family=family, backlog=512)
+        except OSError as exc:
+            last_error = exc
+            continue
+        sock.setblocking(False)
+        return sock
+    raise OSError(f"cannot bind {host}:{port}: {last_error}")
+
+
+class ReferenceServer:
+    """A correct RFC 6455 echo server on its own thread and event loop.
+
+    ``start()`` binds every listener synchronously (port 0 picks a free port,
+    and the bound socket itself is served: no free-port race), starts one
+    background thread, and returns once it is serving. ``stop()`` is bounded.
+    """
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config if config is not None else ServerConfig()
+        self._schemes = self.config.listener_schemes()
+        if "wss" in self._schemes:
+            assert self.config.ssl_context is not None
+            harden_server_context(self.config.ssl_context)
+        self._sockets: dict[str, socket.socket] = {}
+        self._addresses: dict[str, tuple[str, int]] = {}
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._active = 0
+
+    # -- addresses --------------------------------------------------------
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        return self._schemes
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        return self.config.api.routes
+
+    def address(self, scheme: str) -> tuple[str, int]:
+        """(host, port) of the ``scheme`` listener (after start/bind)."""
+        try:
+            return self._addresses[scheme]
+        except KeyError:
+            raise KeyError(f"no {scheme} listener (serving {self._schemes})") from None
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """scheme -> URL of the first declared route, e.g. ``wss://127.0.0.1:40123/websocket-test``."""
+        route = self.routes[0]
+        return {
+            scheme: f"{scheme}://{_format_host(host)}:{port}{route}"
+            for scheme, (host, port) in self._addresses.items()
+        }
+
+    @property
+    def url(self) -> str:
+        """URL of the first listener (wss if served)."""
+        return self.urls[self._schemes[0]]
+
+    # -- lifecycle --------------------------------------------------------
+
+    def bind(self) -> ReferenceServer:
+        """Bind every listener socket now (idempotent)."""
+        if self._sockets:
+            return self
+        try:
+            for scheme in self._schemes:
+                sock = _bind(self.config.host, self.config.port_for(scheme, self._schemes))
+                self._sockets[scheme] = sock
+                port = sock.getsockname()[1]
+                self._addresses[scheme] = (self.config.host, port)
+        except BaseException:
+            self._close_sockets()
+            raise
+        return self
+
+    def _close_sockets(self) -> None:
+        for sock in self._sockets.values():
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def start(self, timeout: float = 30.0) -> ReferenceServer:
+        """Bind, start the serving thread, return when serving."""
+        if self._thread is not None:
+            raise RuntimeError("server already started")
+        self.bind()
+        self._ready.clear()
+        self._thread = threading.Thread(
+            target=self._thread_main, name="wsgateway-reference-server", daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise RuntimeError("reference server did not start in time")
+        if self._start_error is not None:
+            error = self._start_error
+            self.stop()
+            raise RuntimeError(f"reference server failed to start: {error}") from error
+        return self
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self.run())
+        except BaseException as exc:  # pragma: no cover - logged, surfaced by start()
+            self._start_error = self._start_error or exc
+            logger.exception("reference server thread crashed")
+        finally:
+            self._ready.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Close listeners and connections, stop the loop, join the thread (bounded)."""
+        timeout = timeout if timeout is not None else self.config.close_timeout + 5.0
+        loop, event = self._loop, self._stop_event
+        if loop is not None and event is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning("reference server thread did not stop within %.1fs", timeout)
+            self._thread = None
+        self._close_sockets()
+
+    def __enter__(self) -> ReferenceServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- serving (on the server's loop) ------------------------------------
+
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        ready: Callable[[ReferenceServer], None] | None = None,
+    ) -> None:
+        """Serve on the running loop until ``stop`` is set (or ``self.stop()``)."""
+        self.bind()
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_quiet_exception_handler)
+        self._loop = loop
+        self._stop_event = stop if stop is not None else asyncio.Event()
+        servers: list[asyncio.base_events.Server] = []
+        try:
+            try:
+                for scheme, sock in self._sockets.items():
+                    ssl_ctx = self.config.ssl_context if scheme == "wss" else None
+                    kwargs: dict[str, Any] = {}
+                    if ssl_ctx is not None:
+                        kwargs["ssl_handshake_timeout"] = self.config.open_timeout
+                    server = await asyncio.start_server(
+                        self._client_connected,
+                        sock=sock,
+                        ssl=ssl_ctx,
+                        limit=_READ_SIZE,
+                        **kwargs,
+                    )
+                    servers.append(server)
+            except BaseException as exc:
+                self._start_error = exc
+                raise
+            finally:
+                self._ready.set()
+            if ready is not None:
+                ready(self)
+            await self._stop_event.wait()
+        finally:
+            for server in servers:
+                server.close()
+            tasks = [task for task in self._tasks if not task.done()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=self.config.close_timeout)
+            for server in servers:
+                try:
+                    await asyncio.wait_for(server.wait_closed(), self.config.close_timeout)
+                except (asyncio.TimeoutError, Exception):
+                    pass
+
+    async def _client_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        _set_nodelay(writer)
+        counted = False
+        try:
+            if self._active >= self.config.max_connections:
+                response = error_response(
+                    503, "Too many connections; try again later.", (("Retry-After", "1"),)
+                )
+                await self._send_and_close(reader, writer, None, response)
+                return
+            self._active += 1
+            counted = True
+            await self._handle(reader, writer)
+            writer.close()  # graceful: flushes what is buffered, then closes
+        except asyncio.CancelledError:
+            pass
+        except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
+            logger.debug("connection dropped: %r", exc)
+        except Exception:
+            logger.exception("connection failed")
+        finally:
+            if counted:
+                self._active -= 1
+            if not writer.is_closing():
+                writer.transport.abort()
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(data)
+        await asyncio.wait_for(writer.drain(), self.config.close_timeout)
+
+    async def _send_and_close(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: Request | None,
+        response: HttpResponse,
+    ) -> None:
+        """Send an error response, then close without resetting the connection."""
+        hook = self.config.response_hook
+        if hook is not None:
+            response = hook(request, response)
+        try:
+            await self._write(writer, response.serialize())
+            if writer.can_write_eof():
+                # Half-close, then drain what the client still sends, so that
+                # closing does not turn into a reset that eats the response.
+                writer.write_eof()
+                await self._discard_until_eof(reader, min(self.config.close_timeout, 2.0))
+        except (OSError, asyncio.TimeoutError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    async def _discard_until_eof(self, reader: asyncio.StreamReader, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                chunk = await asyncio.wait_for(reader.read(_READ_SIZE), remaining)
+            except (asyncio.TimeoutError, OSError, ssl.SSLError):
+                return
+            if not chunk:
+                return
+
+    async def _read_head(
+        self, reader: asyncio.StreamReader
+    ) -> tuple[bytes, bytes] | HttpResponse | None:
+        """(head, leftover) or an error response to send, or None if the client left."""
+        config = self.config
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.open_timeout
+        buffer = bytearray()
+        while True:
+            end = find_head_end(buffer)
+            if end is not None:
+                return bytes(buffer[:end]), bytes(buffer[end:])
+            error = check_incomplete_head(
+                buffer, max_line=config.max_line, max_headers=config.max_headers
+            )
+            if error is not None:
+                return error.response
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return error_response(408, "Request head not received in time.")
+            try:
+                chunk = await asyncio.wait_for(reader.read(_READ_SIZE), remaining)
+            except asyncio.TimeoutError:
+                return error_response(408, "Request head not received in time.")
+            except (OSError, ssl.SSLError):
+                return None
+            if not chunk:
+                return None
+            buffer += chunk
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        config = self.config
+        received = await self._read_head(reader)
+        if received is None:
+            return
+        if isinstance(received, HttpResponse):
+            await self._send_and_close(reader, writer, None, received)
+            return
+        head, leftover = received
+        parsed = parse_request_head(head, max_line=config.max_line, max_headers=config.max_headers)
+        if isinstance(parsed, HttpError):
+            await self._send_and_close(reader, writer, None, parsed.response)
+            return
+        decision = validate_upgrade(
+            parsed,
+            route_ok=config.api.matches,
+            subprotocols=config.subprotocols,
+            permessage_deflate=config.permessage_deflate,
+        )
+        if not isinstance(decision, Accept):
+            await self._send_and_close(reader, writer, parsed, decision.response)
+            return
+        response = decision.response
+        if config.response_hook is not None:
+            response = config.response_hook(parsed, response)
+        await self._write(writer, response.serialize())
+        await self._websocket(reader, writer, decision, leftover)
+
+    async def _websocket(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        accept: Accept,
+        leftover: bytes,
+    ) -> None:
+        config = self.config
+        protocol = Protocol(
+            Side.SERVER,
+            state=State.OPEN,
+            max_size=config.max_message_size,
+            logger=logging.getLogger("pytest_wsgateway.reference_server.websocket"),
+        )
+        protocol.extensions = list(accept.extensions)
+        protocol.subprotocol = accept.subprotocol
+        echo = _Echo(protocol)
+
+        try:
+            await self._websocket_loop(reader, writer, protocol, echo, leftover)
+        except asyncio.CancelledError:
+            # Server shutting down: say so (1001) before the connection goes.
+            if protocol.state is State.OPEN:
+                protocol.send_close(CloseCode.GOING_AWAY, "server shutting down")
+                for chunk in protocol.data_to_send():
+                    if chunk:
+                        writer.write(chunk)
+                writer.close()
+            raise
+
+    async def _websocket_loop(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        protocol: Protocol,
+        echo: _Echo,
+        leftover: bytes,
+    ) -> None:
+        config = self.config
+        if leftover:
+            protocol.receive_data(leftover)
+            echo.process(protocol.events_received())
+            if await self._flush(writer, protocol):
+                return
+
+        while protocol.state is not State.CLOSED:
+            closing = protocol.close_expected()
+            timeout = config.close_timeout if closing else config.idle_timeout
+            try:
+                data = await asyncio.wait_for(reader.read(_READ_SIZE), timeout)
+            except asyncio.TimeoutError:
+                if closing:
+                    return  # the peer did not finish closing: just close TCP
+                protocol.send_close(CloseCode.GOING_AWAY, "idle timeout")
+                if await self._flush(writer, protocol):
+                    return
+                continue
+            except (OSError, ssl.SSLError):
+                return
+            if data:
+                protocol.receive_data(data)
+                echo.process(protocol.events_received())
+            else:
+                protocol.receive_eof()
+            if await self._flush(writer, protocol) or not data:
+                return
+
+    async def _flush(self, writer: asyncio.StreamWriter, protocol: Protocol) -> bool:
+        """Write pending frames. True when the connection should now be closed."""
+        done = False
+        for chunk in protocol.data_to_send():
+            if chunk is SEND_EOF or chunk == b"":
+                if writer.can_write_eof():
+                    writer.write_eof()
+                else:
+                    done = True  # TLS: no half-close; close once drained
+            else:
+                writer.write(chunk)
+        await asyncio.wait_for(writer.drain(), self.config.close_timeout)
+        return done
+
+
+class _Echo:
+    """Reassemble data frames into messages and echo each complete message."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.opcode: Opcode | None = None
+        self.parts: list[bytes] = []
+
+    def process(self, events: list[Any]) -> None:
+        for frame in events:
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                self.opcode, self.parts = opcode, [bytes(frame.data)]
+            elif opcode is Opcode.CONT:
+                self.parts.append(bytes(frame.data))
+            else:
+                continue  # ping/pong/close are handled by websockets
+            if frame.fin and self.opcode is not None:
+                self._echo(self.opcode, b"".join(self.parts))
+                self.opcode, self.parts = None, []
+
+    def _echo(self, opcode: Opcode, payload: bytes) -> None:
+        protocol = self.protocol
+        if protocol.state is not State.OPEN:
+            return
+        if opcode is Opcode.TEXT:
+            try:
+                payload.decode("utf-8")
+            except UnicodeDecodeError:
+                protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in text message")
+                return
+            protocol.send_text(payload)
+        else:
+            protocol.send_binary(payload)
+
+
+def _set_nodelay(writer: asyncio.StreamWriter) -> None:
+    """Disable Nagle on an accepted connection.
+
+    asyncio only does this itself for sockets whose ``proto`` is IPPROTO_TCP, and sockets from
+    ``socket.create_server`` have proto 0. Without it the TLS close_notify that follows a Close
+    frame waits for the peer's delayed ACK (~40 ms per wss closing handshake).
+    """
+    sock = writer.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
+def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    exc = context.get("exception")
+    if isinstance(exc, (ConnectionError, ssl.SSLError, asyncio.TimeoutError, TimeoutError)):
+        logger.debug("connection error: %s", context.get("message"), exc_info=exc)
+        return
+    loop.default_exception_handler(context)
+
+
+async def serve(
+    config: ServerConfig,
+    *,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[ReferenceServer], None] | None = None,
+) -> None:
+    """Serve ``config`` on the running loop until ``stop`` is set.
+
+    ``ready(server)`` is called once every listener is serving (``server.urls``
+    is then complete). Used by the CLI on the main thread.
+    """
+    server = ReferenceServer(config)
+    try:
+        await server.run(stop=stop, ready=ready)
+    finally:
+        server._close_sockets()

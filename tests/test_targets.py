@@ -1,0 +1,55 @@
+"""Turning --gateway-url / --gateway-header values into targets (pure; usage errors are one line)."""
+
+import pytest
+
+from pytest_wsgateway.targets import TargetError, parse_header, parse_url, unique_ids
+
+
+def test_url_parts_and_defaults():
+    target = parse_url("wss://gw.example.com/org/sandbox/websocket-test?x=1", ca_file="ca.pem")
+    assert (target.scheme, target.host, target.port) == ("wss", "gw.example.com", 443)
+    assert target.resource == "/org/sandbox/websocket-test?x=1" and target.path == "/org/sandbox/websocket-test"
+    assert target.host_header == "gw.example.com" and target.ca_file == "ca.pem"
+    assert target.id == "wss-gw.example.com-org-sandbox-websocket-test"
+
+
+def test_explicit_ports_and_ipv6_hosts():
+    assert parse_url("ws://127.0.0.1:8080").host_header == "127.0.0.1:8080"
+    assert parse_url("ws://127.0.0.1:8080").resource == "/"
+    target = parse_url("wss://[::1]:8443/ws")
+    assert (target.host, target.host_header, target.url) == ("::1", "[::1]:8443", "wss://[::1]:8443/ws")
+    assert parse_url("ws://h", ca_file="ca.pem").ca_file is None  # a CA only matters for wss
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("http://gw/ws", "scheme must be ws:// or wss://"),
+    ("gw.example.com/ws", "scheme must be ws:// or wss://"),
+    ("ws:///path", "has no host name"),
+    ("ws://gw:99999/", "is not a valid URL"),
+    ("ws://user:pw@gw/", "credentials in the URL"),
+    ("ws://gw/#frag", "must not have a fragment"),
+])
+def test_bad_urls_are_one_line_errors(url, message):
+    with pytest.raises(TargetError, match=message) as info:
+        parse_url(url)
+    assert "\n" not in str(info.value)
+
+
+def test_credentials_are_not_echoed_in_the_error():
+    with pytest.raises(TargetError) as info:
+        parse_url("ws://user:hunter2@gw/")
+    assert "credentials" in str(info.value)
+
+
+def test_repeated_ids_get_suffixes():
+    ids = [t.id for t in unique_ids([parse_url("ws://gw/a"), parse_url("ws://gw/a?x=1"), parse_url("ws://gw/b")])]
+    assert ids == ["ws-gw-a", "ws-gw-a-2", "ws-gw-b"]
+
+
+def test_headers_parse_and_bad_ones_do_not_echo_the_value():
+    assert parse_header("X-IBM-Client-Id:  abc123 ") == ("X-IBM-Client-Id", "abc123")
+    with pytest.raises(TargetError) as info:
+        parse_header("Bad Name: s3cr3t-value")
+    assert "s3cr3t-value" not in str(info.value)
+    with pytest.raises(TargetError):
+        parse_header("no-colon-s3cr3t")
