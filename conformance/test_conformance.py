@@ -11,7 +11,8 @@ from pytest_wsgateway.runner import run_case
 
 
 def test_conformance(wsgateway_case, wsgateway_target, wsgateway_settings):
-    available = {"echo": wsgateway_settings.echo, "api": wsgateway_settings.api is not None}
+    available = {"echo": wsgateway_settings.echo, "api": wsgateway_settings.api is not None,
+                 "verified-tls": not wsgateway_target.insecure}
     for requirement in wsgateway_case.requires:
         if not available[requirement]:
             pytest.skip(REQUIREMENTS[requirement])

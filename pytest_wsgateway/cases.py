@@ -21,6 +21,7 @@ _AFTER_ACTIONS = {"ping", "close", "text", "binary"}
 REQUIREMENTS = {
     "echo": "the endpoint is not known to echo messages; opt in with --gateway-echo",
     "api": "no API definition given; pass --gateway-api FILE",
+    "verified-tls": "certificate checks are off (--gateway-insecure)",
 }
 
 
