@@ -62,6 +62,10 @@ def resolve(options: GatewayOptions) -> Resolved:
         raise pytest.UsageError(f"--gateway-timeout {options.timeout!r}: expected a number of seconds above 0") from None
     if options.ca and not os.path.isfile(options.ca):
         raise pytest.UsageError(f"--gateway-ca {options.ca}: no such file")
+    for number, text in enumerate(options.headers, 1):
+        if ":" not in text:  # without a colon, name and value cannot be told apart: show neither
+            raise pytest.UsageError(f"--gateway-header #{number}: expected 'Name: value' (the text is not shown: "
+                                    f"it may hold a secret)")
     try:
         targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure) for url in options.urls])
         headers = tuple(parse_header(text) for text in options.headers)
@@ -95,46 +99,41 @@ def catalogue(config: pytest.Config) -> list:
 @pytest.fixture(scope="session")
 def wsgateway_ca() -> Any:
     """A fresh ``trustme.CA`` for this test session (never a committed certificate)."""
-    import trustme
+    from .reference_server import make_ca
 
-    return trustme.CA()
+    return make_ca()
 
 
 @pytest.fixture(scope="session")
 def wsgateway_server_cert(wsgateway_ca: Any) -> Any:
     """A ``trustme.LeafCert`` for ``localhost``, ``127.0.0.1`` and ``::1``, signed by :func:`wsgateway_ca`."""
-    return wsgateway_ca.issue_cert(*SERVER_IDENTITIES)
+    from .reference_server import issue_server_cert
+
+    return issue_server_cert(wsgateway_ca, identities=SERVER_IDENTITIES)
 
 
 @pytest.fixture(scope="session")
 def wsgateway_server_ssl_context(wsgateway_server_cert: Any) -> ssl.SSLContext:
     """Server-side context: TLS ≥ 1.2, ALPN ``http/1.1``, the :func:`wsgateway_server_cert` chain."""
-    import ssl
+    from .reference_server import server_ssl_context
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols(["http/1.1"])
-    wsgateway_server_cert.configure_cert(context)
-    return context
+    return server_ssl_context(wsgateway_server_cert)
 
 
 @pytest.fixture(scope="session")
 def wsgateway_client_ssl_context(wsgateway_ca: Any) -> ssl.SSLContext:
-    """Client-side context that trusts only :func:`wsgateway_ca` and checks host names."""
-    import ssl
+    """Client-side context that trusts only :func:`wsgateway_ca`, checks host names, offers ALPN ``http/1.1``."""
+    from .reference_server import client_ssl_context
 
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=None)
-    context.load_verify_locations(cadata=wsgateway_ca.cert_pem.bytes().decode("ascii"))
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+    return client_ssl_context(wsgateway_ca)
 
 
 @pytest.fixture(scope="session")
 def wsgateway_ca_pem(wsgateway_ca: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Path of a PEM file holding :func:`wsgateway_ca` (for ``--cacert``-style tools and ``SSL_CERT_FILE``)."""
-    path = tmp_path_factory.mktemp("wsgateway-ca") / "ca.pem"
-    wsgateway_ca.cert_pem.write_to_path(str(path))
-    return str(path)
+    from .reference_server import write_ca_pem
+
+    return str(write_ca_pem(wsgateway_ca, tmp_path_factory.mktemp("wsgateway-ca") / "ca.pem"))
 
 
 # --- the reference server --------------------------------------------------------------------
