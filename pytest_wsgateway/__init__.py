@@ -4,6 +4,9 @@ Installed, this package holds three parts: the plugin and its client/check modul
 conformance suite (``pytest_wsgateway.conformance``, the repository's ``conformance/`` folder) and
 the reference server (``pytest_wsgateway.reference_server``, the repository's ``reference_server/``).
 The build backend maps those folders into this namespace (see ``pyproject.toml``).
+
+(PYTEST_DONT_REWRITE: the ``wsgateway-conformance`` script imports this package before pytest
+starts; it has no assertions to rewrite, so pytest need not warn that it came first.)
 """
 
 from __future__ import annotations

@@ -107,6 +107,7 @@ def test_console_script_runs_the_suite_from_an_empty_directory(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+    assert "warning" not in result.stdout  # e.g. pytest's "Module already imported so cannot be rewritten"
 
 
 def test_console_script_turns_urls_into_gateway_url():
