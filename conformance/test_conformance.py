@@ -6,16 +6,13 @@ The plugin parametrizes ``wsgateway_case`` and ``wsgateway_target``; the whole f
 
 import pytest
 
-from pytest_wsgateway.cases import REQUIREMENTS
-from pytest_wsgateway.runner import run_case
+from pytest_wsgateway.runner import run_case, unmet_requirement
 
 
 def test_conformance(wsgateway_case, wsgateway_target, wsgateway_settings):
-    available = {"echo": wsgateway_settings.echo, "api": wsgateway_settings.api is not None,
-                 "verified-tls": not wsgateway_target.insecure}
-    for requirement in wsgateway_case.requires:
-        if not available[requirement]:
-            pytest.skip(REQUIREMENTS[requirement])
+    reason = unmet_requirement(wsgateway_case, wsgateway_target, wsgateway_settings)
+    if reason:
+        pytest.skip(reason)
     outcome = run_case(wsgateway_case, wsgateway_target, wsgateway_settings)
     if not outcome.passed:
         pytest.fail(outcome.message(), pytrace=False)

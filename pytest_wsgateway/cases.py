@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .handshake import Headers, build_request, new_key
 
-LEVELS = ("must", "should", "interop")
+LEVELS = ("must", "should", "interop", "browser")
 _CASE_KEYS = {"id", "title", "level", "rfc", "quote", "request", "expect", "after", "schemes", "requires", "also"}
 _ALSO_KEYS = {"title", "level", "rfc", "quote", "expect"}
 _REQUEST_KEYS = {"method", "target", "version", "key", "remove", "set", "add", "header_case", "order", "body"}
@@ -22,6 +22,7 @@ REQUIREMENTS = {
     "echo": "the endpoint is not known to echo messages; opt in with --gateway-echo",
     "api": "no API definition given; pass --gateway-api FILE",
     "verified-tls": "certificate checks are off (--gateway-insecure)",
+    "subprotocol": "the subprotocol the API speaks is not known; pass --gateway-subprotocol NAME",
 }
 
 
@@ -184,17 +185,22 @@ def _header_pair(line: str, where: str) -> tuple[str, str]:
 
 
 def render_request(spec: RequestSpec, *, host: str, resource: str, path: str, secure: bool,
-                   extra_headers: Headers = (), key: str | None = None) -> tuple[bytes, str]:
+                   extra_headers: Headers = (), key: str | None = None, subprotocol: str = "") -> tuple[bytes, str]:
     """The request bytes for ``spec`` and the key used (fresh random unless the case fixes one).
 
     The baseline is the RFC 6455 §4.1 request: Host, Upgrade, Connection, Sec-WebSocket-Key,
     Sec-WebSocket-Version: 13, then ``extra_headers`` (Origin, the user's --gateway-header
     lines). Then ``remove``, ``set`` (replace in place, or append), ``add``, ``header_case`` and
-    ``order`` are applied. ``{key}``, ``{host}``, ``{resource}``, ``{path}`` and ``{http}``
-    (http or https) may appear in values and in the request target.
+    ``order`` are applied. ``{key}``, ``{host}``, ``{resource}``, ``{path}``, ``{http}``
+    (http or https), ``{subprotocol}`` (the one the API speaks, --gateway-subprotocol) and
+    ``{origin}`` (the --gateway-origin, else ``{http}://{host}``: a same-origin page) may appear in
+    values and in the request target.
     """
     key = spec.key if spec.key is not None else (key or new_key())
-    values = {"key": key, "host": host, "resource": resource, "path": path, "http": "https" if secure else "http"}
+    http = "https" if secure else "http"
+    origin = next((value for name, value in extra_headers if name.lower() == "origin"), f"{http}://{host}")
+    values = {"key": key, "host": host, "resource": resource, "path": path, "http": http,
+              "subprotocol": subprotocol, "origin": origin}
     headers = [("Host", host), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
                ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", "13"), *extra_headers]
     removed = {name.lower() for name in spec.remove}

@@ -75,7 +75,12 @@ def _header_text(response: Response, name: str) -> str:
     values = response.get_all(name)
     if not values:
         return f"no {name} header"
-    return "; ".join(f"{name}: {value}" for value in values)
+    return "; ".join(f"{name}: {_printable(value)}" for value in values)
+
+
+def _printable(value: str) -> str:
+    """``value`` with control characters escaped, so a stray NUL or CR shows in a message."""
+    return value if value.isprintable() else value.encode("unicode_escape").decode("ascii")
 
 
 # --- the 101 -------------------------------------------------------------------------------
@@ -248,6 +253,16 @@ def allow_on_405(request: Request, exchange: Exchange, context: Context) -> Iter
         yield Finding("RFC 9110 §15.5.6: a 405 carries Allow", "Allow: GET", "no Allow header")
 
 
+@check("upgrade_listed_in_connection")
+def upgrade_listed_in_connection(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 9110 §7.8: "A sender of Upgrade MUST also send an "Upgrade" connection option in the
+    Connection header field" (so intermediaries do not forward it) — on error responses too."""
+    response = exchange.response
+    if response is not None and response.get_all("Upgrade") and not response.has_token("Connection", "upgrade"):
+        yield Finding("RFC 9110 §7.8: Upgrade is listed in Connection", "Connection: upgrade (e.g. Connection: Upgrade, close)",
+                      f"{_header_text(response, 'Upgrade')} with {_header_text(response, 'Connection')}")
+
+
 @check("upgrade_on_426")
 def upgrade_on_426(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 9110 §15.5.22: "The server MUST send an Upgrade header field in a 426 response"."""
@@ -335,6 +350,22 @@ def echo(request: Request, exchange: Exchange, context: Context, text: str | Non
                       _frames_text(exchange))
 
 
+@check("refused_cleanly_or_tunnel_works")
+def refused_cleanly_or_tunnel_works(request: Request, exchange: Exchange, context: Context,
+                                    payload: str = "") -> Iterator[Finding]:
+    """RFC 9110 §9.3.1 leaves a GET body to the server: either refuse it with a clean HTTP error,
+    or upgrade after consuming the body by its framing, so the tunnel carries frames (the ping
+    sent after the 101 gets its pong). Reading the body as frames is the request-smuggling bug."""
+    if not _upgraded(exchange):
+        yield from clean_error(request, exchange, context)
+        return
+    pongs = [frame for frame in exchange.frames if frame.opcode == wsframes.PONG]
+    if not any(frame.payload == payload.encode() for frame in pongs):
+        yield Finding("RFC 9110 §9.3.1: a request body is refused, or consumed before the tunnel starts",
+                      f"a clean HTTP error, or after the 101 a pong frame with payload {payload!r}",
+                      f"HTTP/1.1 101, then {_frames_text(exchange)}")
+
+
 # --- TLS and the API definition -------------------------------------------------------------
 
 
@@ -371,3 +402,112 @@ def api_declares_path(request: Request, exchange: Exchange, context: Context) ->
     if context.api is not None and not context.api.declares(context.path):
         yield Finding("the API definition declares the tested path", " or ".join(context.api.routes()) or "a route",
                       f"{context.path} (from {context.api.source})")
+
+
+# --- what a browser checks beyond RFC 6455 (WHATWG Fetch / WebSockets, RFC 7692) ----------------
+# Appended by the browser-agreement work (issue 8); the catalogue uses these in 07-browser.yaml.
+# A browser applies the RFC 6455 §4.1 checks above plus these; see docs/browser-strictness.md.
+
+
+def _selected_subprotocols(exchange: Exchange) -> list[str]:
+    return [value.strip() for value in exchange.response.get_all("Sec-WebSocket-Protocol")]
+
+
+@check("subprotocol_selected")
+def subprotocol_selected(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """WHATWG Fetch, establish a WebSocket connection: "If protocols is not the empty list and
+    extracting header list values given `Sec-WebSocket-Protocol` and response's header list are
+    null, failure, or the empty byte sequence, then fail" -- stricter than RFC 6455, which lets a
+    server answer an offer without choosing."""
+    if not _upgraded(exchange):
+        return
+    offered = request.tokens("Sec-WebSocket-Protocol")
+    if offered and not any(_selected_subprotocols(exchange)):
+        yield Finding("WHATWG Fetch: a browser that offered subprotocols needs one selected",
+                      f"Sec-WebSocket-Protocol: one of {', '.join(offered)}",
+                      _header_text(exchange.response, "Sec-WebSocket-Protocol"))
+
+
+@check("subprotocol_spoken")
+def subprotocol_spoken(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """The 101 selects the subprotocol the API speaks (``Context.subprotocols``, from
+    --gateway-subprotocol) when the client offered it, and none when the client offered only
+    subprotocols the API does not speak (RFC 6455 §4.2.2: "one of the values ... that the server
+    is willing to use"). A browser then refuses the connection; that is the correct outcome."""
+    if not _upgraded(exchange):
+        return
+    offered = request.tokens("Sec-WebSocket-Protocol")
+    spoken = [name for name in offered if name in context.subprotocols]
+    selected = _selected_subprotocols(exchange)
+    actual = _header_text(exchange.response, "Sec-WebSocket-Protocol")
+    if spoken and (len(selected) != 1 or selected[0] not in spoken):
+        yield Finding("RFC 6455 §4.2.2: the server selects the offered subprotocol it speaks",
+                      f"Sec-WebSocket-Protocol: {' or '.join(spoken)}", actual)
+    elif not spoken and selected:
+        yield Finding("RFC 6455 §4.2.2: no subprotocol the API does not speak is selected",
+                      "no Sec-WebSocket-Protocol header (a browser then refuses the connection, "
+                      "which is correct for an offer the API does not speak)", actual)
+
+
+_DEFLATE_FLAGS = ("server_no_context_takeover", "client_no_context_takeover")
+_DEFLATE_BITS = ("server_max_window_bits", "client_max_window_bits")
+
+
+def _extension_elements(values: list[str]) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """``Sec-WebSocket-Extensions`` values -> [(name, [(param, value or None)])] (RFC 6455 §9.1)."""
+    elements = []
+    for item in ", ".join(values).split(","):
+        if not item.strip():
+            continue
+        name, *params = (part.strip() for part in item.split(";"))
+        parsed = []
+        for param in params:
+            key, equals, value = param.partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            parsed.append((key.strip().lower(), value if equals else None))
+        elements.append((name.lower(), parsed))
+    return elements
+
+
+@check("deflate_response_valid")
+def deflate_response_valid(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 7692 §7: a client MUST fail the connection if the accepted permessage-deflate has "an
+    extension parameter not defined for use in a response", "an extension parameter with an
+    invalid value" or "multiple extension parameters with the same name"; §7.1.2.1/§7.1.2.2: window
+    bits are 8..15, and client_max_window_bits needs a value and may only answer an offer that
+    carried it; §5.1: one permessage-deflate (they would share RSV1)."""
+    if not _upgraded(exchange):
+        return
+    accepted = [(name, params) for name, params in
+                _extension_elements(exchange.response.get_all("Sec-WebSocket-Extensions"))
+                if name == "permessage-deflate"]
+    if not accepted:
+        return
+    offers = [params for name, params in _extension_elements(request.get_all("Sec-WebSocket-Extensions"))
+              if name == "permessage-deflate"]
+    client_bits_offered = any(key == "client_max_window_bits" for params in offers for key, _ in params)
+    problems = []
+    if len(accepted) > 1:
+        problems.append(f"permessage-deflate accepted {len(accepted)} times")
+    for _, params in accepted:
+        names = [key for key, _ in params]
+        problems += [f"{key} twice" for key in sorted(set(names)) if names.count(key) > 1]
+        for key, value in params:
+            if key in _DEFLATE_FLAGS and value is not None:
+                problems.append(f"{key}={value} (takes no value)")
+            elif key in _DEFLATE_BITS:
+                if value is None and key == "client_max_window_bits":
+                    problems.append("client_max_window_bits without a value")
+                elif value is not None and not (value.isdigit() and value[0] != "0" and 8 <= int(value) <= 15):
+                    problems.append(f"{key}={value} (not 8..15)")
+                elif key == "client_max_window_bits" and not client_bits_offered:
+                    problems.append("client_max_window_bits, which the offer did not carry")
+            elif key not in _DEFLATE_FLAGS:
+                problems.append(f"unknown parameter {key}")
+    if problems:
+        yield Finding("RFC 7692 §7: the accepted permessage-deflate is one the client offered and can use",
+                      "permessage-deflate with valid response parameters (RFC 7692 §7.1), or no extension",
+                      f"{_header_text(exchange.response, 'Sec-WebSocket-Extensions')} ({'; '.join(problems)})")
+

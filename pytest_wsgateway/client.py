@@ -105,6 +105,13 @@ def connect(target: Target, timeout: float, context: ssl.SSLContext | None = Non
         raise ConnectError(f"no TCP connection to {where} within {timeout:g} s") from None
     except OSError as exc:
         raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+    try:
+        # Small writes go out at once: without this, a TLS 1.3 request written right after the
+        # client Finished waits for the server's delayed ACK (~40 ms) when the server sends no
+        # session tickets.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
     if not target.secure:
         return sock
     context = context or ssl_context_for(target)
@@ -114,13 +121,13 @@ def connect(target: Target, timeout: float, context: ssl.SSLContext | None = Non
     except ssl.SSLCertVerificationError as exc:
         sock.close()
         raise ConnectError(f"TLS certificate of {where} rejected: {exc.verify_message}") from None
+    except TimeoutError:  # before OSError: TimeoutError is one
+        sock.close()
+        raise ConnectError(f"TLS handshake with {where} did not finish within {timeout:g} s") from None
     except (ssl.SSLError, OSError) as exc:
         sock.close()
         reason = getattr(exc, "reason", None) or exc.strerror or str(exc) or type(exc).__name__
-        raise ConnectError(f"TLS handshake with {where} failed: {reason}") from None
-    except TimeoutError:
-        sock.close()
-        raise ConnectError(f"TLS handshake with {where} did not finish within {timeout:g} s") from None
+        raise ConnectError(f"TLS handshake with {where} failed: {_one_line(str(reason))}") from None
 
 
 def _tls_info(sock: socket.socket) -> TlsInfo | None:
@@ -159,8 +166,19 @@ def _describe_os_error(exc: OSError) -> str:
     if isinstance(exc, ConnectionResetError):
         return "connection reset by the target"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
-    return exc.strerror or str(exc) or type(exc).__name__
+        return f"TLS error: {_one_line(str(exc.reason or exc))}"
+    return _one_line(exc.strerror or str(exc) or type(exc).__name__)
+
+
+def _one_line(text: str) -> str:
+    """Errors are reported in one line (an OpenSSL message may carry newlines)."""
+    return " ".join(text.split())
+
+
+#: After the 101, at most this many bytes are read per exchange: a target that floods frames
+#: without ever answering costs bounded memory, not whatever loopback can push within the
+#: step's timeout (hundreds of MB).
+MAX_TUNNEL_BYTES = 4 << 20
 
 
 def exchange(
@@ -252,6 +270,7 @@ def _run_steps(reader: _Reader, result: Exchange, steps: tuple[tuple[str, bytes]
         result.frame_error = f"the bytes after the 101 are not frames: {exc}"
         return
     result.frames.extend(received)
+    tunnel_bytes = len(result.early)
     for action, payload in steps:
         if any(f.opcode == wsframes.CLOSE for f in result.frames):
             return
@@ -283,6 +302,12 @@ def _run_steps(reader: _Reader, result: Exchange, steps: tuple[tuple[str, bytes]
                 result.frame_error = f"the answer to the {action} frame is not a valid frame: {exc}"
                 return
             result.frames.extend(received)
+            tunnel_bytes += len(data)
+            if tunnel_bytes > MAX_TUNNEL_BYTES and not any(_answered(action, f) for f in received):
+                result.frame_error = (
+                    f"more than {MAX_TUNNEL_BYTES} bytes after the 101 without an answer to the {action} frame"
+                )
+                return
     if any(f.opcode == wsframes.CLOSE for f in result.frames):
         _await_eof(reader, result, time.monotonic() + timeout)
 

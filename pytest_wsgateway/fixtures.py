@@ -62,18 +62,24 @@ def resolve(options: GatewayOptions) -> Resolved:
         raise pytest.UsageError(f"--gateway-timeout {options.timeout!r}: expected a number of seconds above 0") from None
     if options.ca and not os.path.isfile(options.ca):
         raise pytest.UsageError(f"--gateway-ca {options.ca}: no such file")
-    for number, text in enumerate(options.headers, 1):
-        if ":" not in text:  # without a colon, name and value cannot be told apart: show neither
-            raise pytest.UsageError(f"--gateway-header #{number}: expected 'Name: value' (the text is not shown: "
-                                    f"it may hold a secret)")
     try:
         targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure) for url in options.urls])
         headers = tuple(parse_header(text) for text in options.headers)
         api = load_api(options.api) if options.api else None
     except (TargetError, ApiDefinitionError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    settings = Settings(timeout=timeout, origin=options.origin, headers=headers, echo=options.echo, api=api)
+    subprotocols = tuple(getattr(options, "subprotocols", ()))
+    bad = next((name for name in subprotocols if not _is_token(name)), None)
+    if bad is not None:
+        raise pytest.UsageError(f"--gateway-subprotocol {bad!r}: a subprotocol name is an HTTP token (RFC 6455 §4.1)")
+    settings = Settings(timeout=timeout, origin=options.origin, headers=headers, echo=options.echo, api=api,
+                        subprotocols=subprotocols)
     return Resolved(tuple(targets) if targets else None, settings)
+
+
+def _is_token(name: str) -> bool:
+    """RFC 9110 §5.6.2 token: what a Sec-WebSocket-Protocol element must be."""
+    return bool(name) and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
 
 
 def resolved(config: pytest.Config) -> Resolved:
@@ -161,13 +167,22 @@ def wsgateway_subprotocols() -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="session")
+def wsgateway_fault(request: pytest.FixtureRequest) -> Any:
+    """A fault profile for the reference server (a name from ``reference_server.faults``, or a ``Fault``);
+    default None, the correct server. Override it, or ``@pytest.mark.parametrize("wsgateway_fault",
+    ["gatewayscript"], indirect=True)``."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture(scope="session")
 def wsgateway_server_config(wsgateway_listen_host: str, wsgateway_api_definition: Any, wsgateway_subprotocols,
-                            wsgateway_server_ssl_context: ssl.SSLContext) -> Any:
+                            wsgateway_server_ssl_context: ssl.SSLContext, wsgateway_fault: Any) -> Any:
     """The ``ServerConfig`` of :func:`wsgateway_server`: ws and wss listeners on port 0."""
     from .reference_server import ServerConfig
 
     return ServerConfig(host=wsgateway_listen_host, api=wsgateway_api_definition, schemes=("ws", "wss"),
-                        ssl_context=wsgateway_server_ssl_context, subprotocols=tuple(wsgateway_subprotocols))
+                        ssl_context=wsgateway_server_ssl_context, subprotocols=tuple(wsgateway_subprotocols),
+                        fault=wsgateway_fault)
 
 
 @pytest.fixture(scope="session")
@@ -187,16 +202,20 @@ def wsgateway_server(wsgateway_server_config: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def wsgateway_settings(request: pytest.FixtureRequest) -> Settings:
-    """The suite's settings from the ``--gateway-*`` options; the embedded server's API when no URL."""
-    found = resolved(request.config)
-    if found.targets is None and found.settings.api is None:
-        from dataclasses import replace
+    """The suite's settings from the ``--gateway-*`` options; for the embedded server (no URL) its
+    API definition, echo, and its subprotocols (:func:`wsgateway_subprotocols`) unless given."""
+    from dataclasses import replace
 
+    found = resolved(request.config)
+    settings = found.settings
+    if found.targets is None and not settings.subprotocols:
+        settings = replace(settings, subprotocols=tuple(request.getfixturevalue("wsgateway_subprotocols")))
+    if found.targets is None and settings.api is None:
         from .apidef import load_api
         from .reference_server.api import DEFAULT_API_PATH
 
-        return replace(found.settings, api=load_api(DEFAULT_API_PATH), echo=True)
-    return found.settings
+        return replace(settings, api=load_api(DEFAULT_API_PATH), echo=True)
+    return settings
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 SCHEMA_NAME = "pytest-wsgateway-report"
 SCHEMA_VERSION = 1
 FORMATS = (".json", ".md", ".html")
-LEVELS = ("must", "should", "interop")
+LEVELS = ("must", "should", "interop")  # the fallback; the catalogue's own list wins (see _levels)
 #: Every verdict a (case, target) can get; ``fail``, ``error`` and ``unexpected-pass`` fail the gate.
 VERDICTS = ("pass", "fail", "error", "skip", "known-failure", "unexpected-pass")
 FAILING = ("fail", "error", "unexpected-pass")
@@ -194,9 +194,19 @@ def _counts(results: list[Result]) -> dict[str, int]:
     return counts
 
 
+def _levels(results: list[Result]) -> list[str]:
+    try:
+        from .cases import LEVELS as catalogue_levels
+    except ImportError:  # pragma: no cover
+        catalogue_levels = LEVELS
+    return list(dict.fromkeys([*catalogue_levels, *(r.level for r in results)]))
+
+
 def build_document(results: list[Result], targets: list[tuple[str, str]], exit_status: int) -> dict[str, Any]:
     """The report as plain data; every format is rendered from it. See docs/report-schema.md."""
     from . import __version__ as version
+
+    levels = _levels(results)
 
     known = dict(targets)
     target_ids = list(dict.fromkeys([target_id for target_id, _ in targets] + [r.target for r in results]))
@@ -210,7 +220,7 @@ def build_document(results: list[Result], targets: list[tuple[str, str]], exit_s
             "passed": not any(r.verdict in FAILING for r in mine),
             "summary": {
                 "total": _counts(mine),
-                "by_level": {level: _counts([r for r in mine if r.level == level]) for level in LEVELS},
+                "by_level": {level: _counts([r for r in mine if r.level == level]) for level in levels},
             },
             "cases": [{
                 "id": r.case, "title": r.title, "level": r.level, "rfc": r.rfc, "verdict": r.verdict,
@@ -229,10 +239,10 @@ def build_document(results: list[Result], targets: list[tuple[str, str]], exit_s
         "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "exit_status": exit_status,
         "passed": exit_status == 0,
-        "levels": list(LEVELS),
+        "levels": levels,
         "verdicts": list(VERDICTS),
         "summary": {"total": _counts(results),
-                    "by_level": {level: _counts([r for r in results if r.level == level]) for level in LEVELS}},
+                    "by_level": {level: _counts([r for r in results if r.level == level]) for level in levels}},
         "targets": target_entries,
         "matrix": {"targets": target_ids, "rows": list(rows.values())},
     }
@@ -252,7 +262,9 @@ def render(document: dict[str, Any], extension: str) -> str:
 
 
 def _cell(text: Any) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|") or " "
+    """One table cell: one line, pipes escaped, no raw HTML."""
+    text = " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return text or " "
 
 
 def _fence(text: str) -> str:
@@ -276,7 +288,7 @@ def render_markdown(document: dict[str, Any]) -> str:
              "| Target | Level | " + " | ".join(VERDICTS) + " |",
              "|---|---|" + "---:|" * len(VERDICTS)]
     for target in document["targets"]:
-        for level in LEVELS:
+        for level in document["levels"]:
             lines.append(f"| {_cell(target['id'])} | {level} | " + " | ".join(_verdict_line(target["summary"]["by_level"][level])) + " |")
         lines.append(f"| {_cell(target['id'])} | **all** | " + " | ".join(_verdict_line(target["summary"]["total"])) + " |")
     matrix = document["matrix"]
@@ -285,20 +297,20 @@ def render_markdown(document: dict[str, Any]) -> str:
                   "|---|---|" + "---|" * len(matrix["targets"])]
         for row in matrix["rows"]:
             cells = [_cell(row["verdicts"].get(t) or "n/a") for t in matrix["targets"]]
-            lines.append(f"| `{row['case']}` | {row['level']} | " + " | ".join(cells) + " |")
+            lines.append(f"| `{_cell(row['case'])}` | {row['level']} | " + " | ".join(cells) + " |")
     for target in document["targets"]:
-        lines += ["", f"## Target `{target['id']}`", "", f"URL: {_cell(target['url'])}", "",
+        lines += ["", f"## Target `{_cell(target['id'])}`", "", f"URL: {_cell(target['url'])}", "",
                   "| Case | Title | Level | RFC | Verdict | Duration (s) |", "|---|---|---|---|---|---:|"]
         for case in target["cases"]:
-            lines.append(f"| `{case['id']}` | {_cell(case['title'])} | {case['level']} | {_cell(case['rfc'])} | "
+            lines.append(f"| `{_cell(case['id'])}` | {_cell(case['title'])} | {case['level']} | {_cell(case['rfc'])} | "
                          f"{case['verdict']} | {case['duration']:.3f} |")
         details = [case for case in target["cases"] if case["message"] and case["verdict"] != "pass"]
         if details:
-            lines += ["", f"### Messages for `{target['id']}`"]
+            lines += ["", f"### Messages for `{_cell(target['id'])}`"]
         for case in details:
             fence = _fence(case["message"])
             extra = f" (known failure: {_cell(case['known_failure'])})" if case["known_failure"] else ""
-            lines += ["", f"#### `{case['id']}` — {case['verdict']}{extra}", "", f"{fence}text", case["message"], fence]
+            lines += ["", f"#### `{_cell(case['id'])}` — {case['verdict']}{extra}", "", f"{fence}text", case["message"], fence]
     return "\n".join(lines) + "\n"
 
 
@@ -325,7 +337,7 @@ def render_html(document: dict[str, Any]) -> str:
            "<h2>Summary</h2>", '<table id="summary">',
            "<tr><th>Target</th><th>Level</th>" + "".join(f"<th>{v}</th>" for v in VERDICTS) + "</tr>"]
     for target in document["targets"]:
-        for level in [*LEVELS, "all"]:
+        for level in [*document["levels"], "all"]:
             counts = target["summary"]["total"] if level == "all" else target["summary"]["by_level"][level]
             out.append(f'<tr data-target="{e(target["id"])}" data-level="{level}"><td>{e(target["id"])}</td><td>{level}</td>'
                        + "".join(f'<td class="n">{counts[v]}</td>' for v in VERDICTS) + "</tr>")

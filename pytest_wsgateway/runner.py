@@ -23,9 +23,12 @@ class Settings:
 
     timeout: float = 5.0
     origin: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    #: (name, value) pairs from --gateway-header; the values are secrets, so never in the repr.
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     echo: bool = False
     api: ApiInfo | None = None
+    #: --gateway-subprotocol: the subprotocol(s) the API speaks, the first one used for ``{subprotocol}``.
+    subprotocols: tuple[str, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -41,11 +44,11 @@ class Settings:
 class Outcome:
     case: Case
     target: Target
-    request: bytes
-    exchange: Exchange | None = None
+    request: bytes = field(repr=False)  # carries the --gateway-header values
+    exchange: Exchange | None = field(default=None, repr=False)
     findings: list[checks.Finding] = field(default_factory=list)
     connect_error: str | None = None
-    secrets: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def passed(self) -> bool:
@@ -94,12 +97,23 @@ def _show(data: bytes) -> str:
     return data.decode("latin-1").replace("\r\n", "\n").rstrip("\n")
 
 
+def unmet_requirement(case: Case, target: Target, settings: Settings) -> str | None:
+    """Why ``case`` cannot run against ``target`` with ``settings`` (a skip reason), or None."""
+    from .cases import REQUIREMENTS
+
+    available = {"echo": settings.echo, "api": settings.api is not None, "verified-tls": not target.insecure,
+                 "subprotocol": bool(settings.subprotocols)}
+    return next((REQUIREMENTS[name] for name in case.requires if not available[name]), None)
+
+
 def run_case(case: Case, target: Target, settings: Settings) -> Outcome:
     """Send the case's request to ``target``, run its after-101 steps, and evaluate its checks."""
     request, _ = render_request(case.request, host=target.host_header, resource=target.resource, path=target.path,
-                                secure=target.secure, extra_headers=settings.extra_headers())
+                                secure=target.secure, extra_headers=settings.extra_headers(),
+                                subprotocol=settings.subprotocols[0] if settings.subprotocols else "")
     outcome = Outcome(case, target, request, secrets=settings.secrets)
-    context = checks.Context(scheme=target.scheme, path=target.path, api=settings.api, insecure=target.insecure)
+    context = checks.Context(scheme=target.scheme, path=target.path, api=settings.api, insecure=target.insecure,
+                              subprotocols=settings.subprotocols)
     if _network_free(case):
         outcome.findings = checks.evaluate(case.expect, request, Exchange(request=request), context)
         return outcome

@@ -99,9 +99,12 @@ def parse_header(text: str) -> tuple[str, str]:
     """Parse ``"Name: value"`` from ``--gateway-header``; the name must be an RFC 9110 token."""
     name, colon, value = text.partition(":")
     name = name.strip()
-    if not colon or not _TOKEN.match(name):
-        # Never echo the value: it is usually a credential.
-        raise TargetError(f"--gateway-header {name[:40]!r}...: expected 'Name: value' with a valid header name")
+    # Never echo the value: it is usually a credential. Without a colon, name and value cannot
+    # be told apart, so show neither.
+    if not colon:
+        raise TargetError("--gateway-header: expected 'Name: value' (the text is not shown: it may hold a secret)")
+    if not _TOKEN.match(name):
+        raise TargetError(f"--gateway-header {name[:40]!r}: not a valid header name (RFC 9110 §5.1 token)")
     if any(ch in value for ch in "\r\n\0"):
         raise TargetError(f"--gateway-header {name!r}: the value must not contain CR, LF or NUL")
     return name, value.strip()

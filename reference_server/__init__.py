@@ -18,7 +18,12 @@ Quick start::
     with ReferenceServer(ServerConfig(schemes=("ws",))) as server:
         print(server.urls["ws"])
 
-Command line: ``wsgateway-server --tls`` or ``python -m pytest_wsgateway.reference_server``.
+    # wrong on purpose, in one named way (see reference_server/faults.py, docs/fault-profiles.md):
+    with ReferenceServer(ServerConfig(schemes=("ws",), fault="gatewayscript")) as server:
+        ...
+
+Command line: ``wsgateway-server --tls`` or ``python -m pytest_wsgateway.reference_server``
+(``--fault NAME``, ``--list-faults``).
 """
 
 from .api import (

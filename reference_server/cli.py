@@ -6,6 +6,7 @@ Examples::
     wsgateway-server --scheme ws           # plain ws:// for local testing
     wsgateway-server --tls --scheme ws --scheme wss --plain-port 8080 --port 8443
     wsgateway-server --api my-api.yaml --tls --subprotocol chat
+    wsgateway-server --scheme ws --fault gatewayscript   # wrong on purpose (see --list-faults)
 
 Output (stdout, one ``key: value`` per line, flushed before serving)::
 
@@ -17,9 +18,11 @@ Output (stdout, one ``key: value`` per line, flushed before serving)::
     ready: serving until Ctrl-C or SIGTERM
 
 (one ``url:`` and ``websocat:`` line per listener; ``ca-file:`` only with
-``--tls``). Ctrl-C / SIGTERM stop it with exit status 0. Bad input (missing or
-invalid API file, wss without ``--tls``, bad option) prints one line on stderr
-and exits with status 2.
+``--tls``; with ``--fault NAME`` a first line ``fault: NAME: <the mistake>``).
+``--list-faults`` prints one ``NAME: <the mistake>`` line per profile and exits
+0. Ctrl-C / SIGTERM stop it with exit status 0. Bad input (missing or invalid
+API file, wss without ``--tls``, bad option) prints one line on stderr and
+exits with status 2.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import NoReturn
 
 from .api import DEFAULT_API_PATH, ApiDefinitionError, load_api_definition
 from .certs import DEFAULT_IDENTITIES, issue_server_cert, make_ca, server_ssl_context, write_ca_pem
+from .faults import FAULTS
 from .server import ReferenceServer, ServerConfig
 
 PROG = "wsgateway-server"
@@ -133,6 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="deadline for the TLS handshake plus the request head (default 10)",
     )
+    parser.add_argument(
+        "--fault",
+        choices=list(FAULTS),
+        metavar="NAME",
+        help="serve wrong on purpose, in one named way (a fault profile; see --list-faults)",
+    )
+    parser.add_argument(
+        "--fault-delay",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --fault delayed-101: how long the 101 is held (default 6)",
+    )
+    parser.add_argument(
+        "--list-faults",
+        action="store_true",
+        help="list the fault profiles (name: the mistake) and exit",
+    )
     return parser
 
 
@@ -144,6 +165,9 @@ def _websocat_lines(url: str, ca_file: str | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.list_faults:
+        print("\n".join(f"{fault.name}: {fault.mistake}" for fault in FAULTS.values()), flush=True)
+        return 0
     temp_dir: str | None = None
     try:
         try:
@@ -157,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if args.ca_file and not args.tls:
                 raise _UsageError("--ca-file needs --tls")
+            fault = FAULTS[args.fault] if args.fault else None
+            if args.fault_delay is not None:
+                if fault is None or not fault.delay_101:
+                    raise _UsageError("--fault-delay needs --fault delayed-101")
+                fault = fault.with_delay(args.fault_delay)
             ssl_context = None
             ca_file: str | None = None
             if args.tls:
@@ -188,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                 subprotocols=tuple(args.subprotocol),
                 permessage_deflate=args.permessage_deflate,
                 open_timeout=args.open_timeout,
+                fault=fault,
             )
             server = ReferenceServer(config)
             try:
@@ -199,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
         def ready(srv: ReferenceServer) -> None:
-            lines = [f"api: {api.title} ({api.source})"]
+            lines = [f"fault: {fault.name}: {fault.mistake}"] if fault is not None else []
+            lines.append(f"api: {api.title} ({api.source})")
             lines += [f"url: {url}" for url in srv.urls.values()]
             if ca_file is not None:
                 lines.append(f"ca-file: {ca_file}")

@@ -15,9 +15,10 @@ Three steps, used by :mod:`.server` in this order:
 
 Precedence where several rules apply (first match wins):
 
-* request line longer than ``max_line`` -> 414; header line longer than
-  ``max_line`` or more than ``max_headers`` header lines -> 431; malformed
-  request line, header syntax, obs-fold, bare CR/LF, control or non-ASCII
+* a bare CR or LF in a line -> 400, request line longer than ``max_line``
+  -> 414, header line longer than ``max_line`` -> 431 (whichever comes first
+  in the line's bytes); more than ``max_headers`` header lines -> 431;
+  malformed request line, header syntax, obs-fold, control or non-ASCII
   bytes -> 400 (these are checked line by line, in the order of the lines);
   a request line without an HTTP version (HTTP/0.9 style) -> 505 at once;
 * HTTP version other than ``HTTP/1.1`` -> 505 (RFC 6455 §4.1, RFC 9110 §15.6.6);
@@ -62,6 +63,7 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import ipaddress
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Union
@@ -111,9 +113,23 @@ _TARGET_RE = re.compile(rb"[\x21-\x7e]+")
 _VERSION_RE = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _ABSOLUTE_RE = re.compile(r"(?i)(?:https?|wss?)://[^/?#]*([^#]*)")
 _HOST_RE = re.compile(
-    r"(?:\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+;=:]+\]"
-    r"|[A-Za-z0-9\-._~%!$&'()*+;=]+)(?::[0-9]*)?"
+    r"(?:\[([0-9A-Fa-f:.]+)\]|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+;=:]+\]"
+    r"|(?:[A-Za-z0-9\-._~!$&'()*+;=]|%[0-9A-Fa-f]{2})+)(?::[0-9]*)?"
 )
+
+
+def _valid_host(value: str) -> bool:
+    """RFC 9110 §7.2 uri-host [":" port]: pct-encoded is "%" HEXDIG HEXDIG (RFC 3986 §2.1) and an
+    IP-literal a real IPv6 address (found by fuzzing: "%" and "[:::]" were accepted)."""
+    match = _HOST_RE.fullmatch(value)
+    if match is None:
+        return False
+    if match.group(1) is not None:
+        try:
+            ipaddress.IPv6Address(match.group(1))
+        except ValueError:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -240,6 +256,17 @@ def _bare_cr_or_lf(line: bytes) -> bool:
     return b"\r" in line or b"\n" in line
 
 
+def _line_limit(line: bytes, max_line: int, *, complete: bool = True) -> str | None:
+    """"bare" (a CR or LF inside the line) or "long" (over ``max_line``), whichever comes first in
+    the byte stream, else None. Deciding by position keeps :func:`check_incomplete_head` and the
+    full parse in agreement however the bytes arrive (found by fuzzing). For a line still arriving
+    a final CR may be the start of its CRLF, so it is neither bare nor counted."""
+    scan = line[:-1] if not complete and line.endswith(b"\r") else line
+    if _bare_cr_or_lf(scan[: max_line + 1]):
+        return "bare"
+    return "long" if len(scan) > max_line else None
+
+
 class _LineChecker:
     """Line-by-line checks shared by the incremental and the full parser."""
 
@@ -250,12 +277,13 @@ class _LineChecker:
         self.headers: list[tuple[str, str]] = []
 
     def request(self, line: bytes) -> HttpError | None:
-        if len(line) > self.max_line:
+        limit = _line_limit(line, self.max_line)
+        if limit == "bare":
+            return HttpError.make(400, "Bare CR or LF in request line.")
+        if limit == "long":
             return HttpError.make(414, "Request line too long.")
         if not line:
             return HttpError.make(400, "Empty request line.")
-        if _bare_cr_or_lf(line):
-            return HttpError.make(400, "Bare CR or LF in request line.")
         parts = line.split(b" ")
         if len(parts) == 2 and _TOKEN_RE.fullmatch(parts[0]) and _TARGET_RE.fullmatch(parts[1]):
             # "GET /path" -- HTTP/0.9 style, no version at all.
@@ -277,12 +305,13 @@ class _LineChecker:
         return None
 
     def header(self, line: bytes) -> HttpError | None:
-        if len(line) > self.max_line:
+        limit = _line_limit(line, self.max_line)
+        if limit == "bare":
+            return HttpError.make(400, "Bare CR or LF in header section.")
+        if limit == "long":
             return HttpError.make(431, "Header line too long.")
         if len(self.headers) >= self.max_headers:
             return HttpError.make(431, "Too many header fields.")
-        if _bare_cr_or_lf(line):
-            return HttpError.make(400, "Bare CR or LF in header section.")
         if line[:1] in (b" ", b"\t"):
             return HttpError.make(400, "Obsolete line folding (obs-fold) is not allowed.")
         name, sep, value = line.partition(b":")
@@ -313,10 +342,10 @@ def check_incomplete_head(
         if error is not None:
             return error
     # The unterminated tail: only length and bare LF can be judged now.
-    if b"\n" in partial or b"\r" in partial[:-1]:
+    limit = _line_limit(partial, max_line, complete=False)
+    if limit == "bare":
         return HttpError.make(400, "Bare CR or LF line terminator.")
-    limit_exceeded = len(partial.rstrip(b"\r")) > max_line
-    if limit_exceeded:
+    if limit == "long":
         if not complete:
             return HttpError.make(414, "Request line too long.")
         return HttpError.make(431, "Header line too long.")
@@ -479,7 +508,7 @@ def validate_upgrade(
         return _reject(400, "Missing Host header.")
     if len(hosts) > 1:
         return _reject(400, "More than one Host header.")
-    if not _HOST_RE.fullmatch(hosts[0]):
+    if not _valid_host(hosts[0]):
         return _reject(400, "Invalid Host header.")
 
     if request.get_all("Transfer-Encoding"):

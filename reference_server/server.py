@@ -14,6 +14,10 @@
   (close 1009), ``idle_timeout`` on open connections (close 1001), every write
   has a ``close_timeout`` deadline. An exception in one connection is logged
   and that connection closed.
+* ``ServerConfig.fault`` (:mod:`.faults`) makes the server wrong in one named
+  way for testing the suite: a relaxed parse/validate, a rewritten response,
+  a delayed 101, a close right after it, or dropped outgoing frames. Without a
+  fault the strict path above runs unchanged.
 
 Listeners: ``ServerConfig.schemes`` (or, when None, the API definition's
 ``ws``/``wss`` schemes) decides which listeners run. With one scheme it binds
@@ -42,6 +46,7 @@ from websockets.protocol import SEND_EOF, Protocol, Side, State
 
 from .api import WEBSOCKET_SCHEMES, ApiDefinition, default_api
 from .certs import harden_server_context
+from .faults import Fault, resolve as resolve_fault
 from .http import (
     Accept,
     HttpError,
@@ -84,8 +89,9 @@ class ServerConfig:
     max_headers: int = 128
     max_connections: int = 1024
     max_message_size: int = 1 << 20
-    #: Reserved for fault profiles (wrong GUID, 200 instead of 101, ...). Unused.
-    fault: str | None = None
+    #: A fault profile (a name from :mod:`.faults` or a :class:`~.faults.Fault`): the server
+    #: made wrong in one named way, for testing the suite. None = correct.
+    fault: str | Fault | None = None
     #: Called with (request or None, response) before every handshake response
     #: is written; returns the response to send. None = send as decided.
     response_hook: ResponseHook | None = None
@@ -143,6 +149,7 @@ class ReferenceServer:
     def __init__(self, config: ServerConfig | None = None) -> None:
         self.config = config if config is not None else ServerConfig()
         self._schemes = self.config.listener_schemes()
+        self._fault = resolve_fault(self.config.fault)
         if "wss" in self._schemes:
             assert self.config.ssl_context is not None
             harden_server_context(self.config.ssl_context)
@@ -357,9 +364,7 @@ class ReferenceServer:
         response: HttpResponse,
     ) -> None:
         """Send an error response, then close without resetting the connection."""
-        hook = self.config.response_hook
-        if hook is not None:
-            response = hook(request, response)
+        response = self._respond(request, response)
         try:
             await self._write(writer, response.serialize())
             if writer.can_write_eof():
@@ -371,6 +376,14 @@ class ReferenceServer:
             pass
         finally:
             writer.close()
+
+    def _respond(self, request: Request | None, response: HttpResponse) -> HttpResponse:
+        """The response to write: the fault profile's rewrite, then ``config.response_hook``."""
+        if self._fault is not None:
+            response = self._fault.response(request, response)
+        if self.config.response_hook is not None:
+            response = self.config.response_hook(request, response)
+        return response
 
     async def _discard_until_eof(self, reader: asyncio.StreamReader, timeout: float) -> None:
         loop = asyncio.get_running_loop()
@@ -425,11 +438,14 @@ class ReferenceServer:
             await self._send_and_close(reader, writer, None, received)
             return
         head, leftover = received
-        parsed = parse_request_head(head, max_line=config.max_line, max_headers=config.max_headers)
+        fault = self._fault
+        parse = fault.parse if fault is not None else parse_request_head
+        parsed = parse(head, max_line=config.max_line, max_headers=config.max_headers)
         if isinstance(parsed, HttpError):
             await self._send_and_close(reader, writer, None, parsed.response)
             return
-        decision = validate_upgrade(
+        validate = fault.validate if fault is not None else validate_upgrade
+        decision = validate(
             parsed,
             route_ok=config.api.matches,
             subprotocols=config.subprotocols,
@@ -438,10 +454,12 @@ class ReferenceServer:
         if not isinstance(decision, Accept):
             await self._send_and_close(reader, writer, parsed, decision.response)
             return
-        response = decision.response
-        if config.response_hook is not None:
-            response = config.response_hook(parsed, response)
+        response = self._respond(parsed, decision.response)
+        if fault is not None and fault.delay_101:
+            await asyncio.sleep(fault.delay_101)
         await self._write(writer, response.serialize())
+        if fault is not None and fault.close_after_101:
+            return
         await self._websocket(reader, writer, decision, leftover)
 
     async def _websocket(
@@ -514,7 +532,10 @@ class ReferenceServer:
     async def _flush(self, writer: asyncio.StreamWriter, protocol: Protocol) -> bool:
         """Write pending frames. True when the connection should now be closed."""
         done = False
-        for chunk in protocol.data_to_send():
+        chunks = protocol.data_to_send()
+        if self._fault is not None:
+            chunks = self._fault.outgoing(chunks)
+        for chunk in chunks:
             if chunk is SEND_EOF or chunk == b"":
                 if writer.can_write_eof():
                     writer.write_eof()

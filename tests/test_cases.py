@@ -22,8 +22,8 @@ def test_at_least_60_cases_per_scheme(catalogue):
 def test_every_case_is_documented_and_well_formed(catalogue):
     for case in catalogue:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", case.id), case.id
-        assert case.level in ("must", "should", "interop")
-        assert re.match(r"(RFC \d+|OpenAPI 2\.0) §", case.rfc), case.id
+        assert case.level in ("must", "should", "interop", "browser")
+        assert re.match(r"(RFC \d+|OpenAPI 2\.0|WHATWG (Fetch|WebSockets)) §", case.rfc), case.id
         assert len(case.quote) > 20 and case.title
         assert case.expect and all(name in CHECKS for name, _ in case.expect)
 

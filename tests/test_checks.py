@@ -175,3 +175,28 @@ def test_tls_and_api_checks():
     assert "schemes: [https]" in finding.actual
     elsewhere = checks.Context(scheme="wss", path="/org/sandbox/other", api=api)
     assert len(run(["api_declares_path"], req, Exchange(request=req), elsewhere)) == 1
+
+
+def test_upgrade_on_an_error_must_be_a_connection_option_rfc9110_section_7_8():
+    req = request(("Upgrade", "h2c"))
+    bad = answer(req, "HTTP/1.1 426 Upgrade Required\nUpgrade: websocket\nConnection: close")
+    (finding,) = run(["upgrade_listed_in_connection"], req, bad)
+    assert finding.actual == "Upgrade: websocket with Connection: close"
+    good = answer(req, "HTTP/1.1 426 Upgrade Required\nUpgrade: websocket\nConnection: Upgrade, close")
+    assert run(["upgrade_listed_in_connection"], req, good) == []
+    assert run(["upgrade_listed_in_connection"], req, answer(req, "HTTP/1.1 400 Bad Request")) == []
+
+
+def test_a_request_body_is_refused_cleanly_or_the_tunnel_works():
+    req = request(("Content-Length", "5"))
+    expect = (("refused_cleanly_or_tunnel_works", {"payload": "p"}),)
+    assert checks.evaluate(expect, req, answer(req, "HTTP/1.1 400 Bad Request"), CONTEXT) == []
+    working = answer(req, GOOD_101, frames=[frames.Frame(frames.PONG, b"p")])
+    assert checks.evaluate(expect, req, working, CONTEXT) == []
+    # The body read as frames: the server closes with a protocol error instead of answering the ping.
+    smuggled = answer(req, GOOD_101, frames=[frames.Frame(frames.CLOSE, b"\x03\xea")])
+    (finding,) = checks.evaluate(expect, req, smuggled, CONTEXT)
+    assert "close frame" in finding.actual
+    reset = Exchange(request=req, error="the target closed the connection without a response")
+    (finding,) = checks.evaluate(expect, req, reset, CONTEXT)
+    assert finding.actual == "the target closed the connection without a response"

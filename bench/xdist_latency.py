@@ -1,0 +1,142 @@
+"""Benchmark: the conformance suite with and without pytest-xdist against a gateway far away.
+
+A reference server (ws://) sits behind a small TCP proxy on loopback that delays every chunk by
+``--latency-ms`` in each direction (delivery order kept, throughput not limited), like a gateway
+one WAN hop away. The suite runs once in one process and once with ``-n WORKERS``; the script
+prints both wall times and the speed-up, and fails if either run does not pass (or, with
+``--min-speedup``, if the speed-up is below it).
+
+    python bench/xdist_latency.py              # 50 ms each way, -n 8, the whole catalogue
+    python bench/xdist_latency.py --quick      # 20 ms, -n 2, a few cases: a smoke run for CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+EOF = object()
+
+
+class LatencyProxy:
+    """TCP proxy on 127.0.0.1:<port 0>: each chunk reaches the other side ``delay`` seconds later."""
+
+    def __init__(self, upstream: tuple[str, int], delay: float) -> None:
+        self.upstream, self.delay = upstream, delay
+        self.sock = socket.create_server(("127.0.0.1", 0))  # bound before the thread starts: no race
+        self.port = self.sock.getsockname()[1]
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
+
+    def __enter__(self) -> LatencyProxy:
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise RuntimeError("latency proxy did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+
+    async def _main(self) -> None:
+        self.stop = asyncio.Event()
+        server = await asyncio.start_server(self._connection, sock=self.sock)
+        self.ready.set()
+        async with server:
+            await self.stop.wait()
+
+    async def _connection(self, client_reader, client_writer) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.wait_for(asyncio.open_connection(*self.upstream), 10)
+        except (OSError, asyncio.TimeoutError):
+            client_writer.close()
+            return
+        await asyncio.gather(self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer),
+                             return_exceptions=True)
+        for writer in (client_writer, upstream_writer):
+            writer.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, chunk = await queue.get()
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                if chunk is EOF:
+                    if writer.can_write_eof():
+                        writer.write_eof()
+                    return
+                writer.write(chunk)
+                await writer.drain()
+
+        delivery = asyncio.ensure_future(deliver())
+        try:
+            while True:
+                # Idle bound: the suite's own timeouts are far shorter; this only frees stuck pipes.
+                chunk = await asyncio.wait_for(reader.read(65536), 120)
+                queue.put_nowait((time.monotonic() + self.delay, chunk or EOF))
+                if not chunk:
+                    break
+            await delivery
+        except (OSError, asyncio.TimeoutError):
+            delivery.cancel()
+
+
+def run_suite(url: str, extra: list[str], selection: str | None) -> tuple[float, int, str]:
+    args = [sys.executable, "-m", "pytest", "--pyargs", "pytest_wsgateway.conformance", f"--gateway-url={url}",
+            "--gateway-echo", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", *extra]
+    if selection:
+        args += ["-k", selection]
+    start = time.monotonic()
+    done = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=os.path.dirname(__file__) or ".")
+    elapsed = time.monotonic() - start
+    last = (done.stdout.strip().splitlines() or [""])[-1]
+    return elapsed, done.returncode, last
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20 ms, -n 2, a few cases (a smoke run for CI)")
+    parser.add_argument("--latency-ms", type=float, help="delay each way (default 50; --quick: 20)")
+    parser.add_argument("--workers", type=int, help="xdist workers (default 8; --quick: 2)")
+    parser.add_argument("--min-speedup", type=float, default=0.0, help="fail below this speed-up (default: report only)")
+    options = parser.parse_args(argv)
+    latency = options.latency_ms if options.latency_ms is not None else (20.0 if options.quick else 50.0)
+    workers = options.workers or (2 if options.quick else 8)
+    selection = "accept- or upgrade- or reject-key" if options.quick else None
+
+    from pytest_wsgateway.reference_server import ReferenceServer, ServerConfig
+
+    server = ReferenceServer(ServerConfig(schemes=("ws",))).start()
+    try:
+        host, port = server.address("ws")
+        with LatencyProxy((host, port), latency / 1000) as proxy:
+            url = f"ws://127.0.0.1:{proxy.port}{server.routes[0]}"
+            print(f"target {url} -> {server.urls['ws']} with {latency:g} ms each way")
+            serial, serial_rc, serial_line = run_suite(url, [], selection)
+            print(f"  one process : {serial:6.1f} s  ({serial_line})")
+            parallel, parallel_rc, parallel_line = run_suite(url, ["-n", str(workers)], selection)
+            print(f"  -n {workers:<9}: {parallel:6.1f} s  ({parallel_line})")
+    finally:
+        server.stop()
+    speedup = serial / parallel if parallel else float("inf")
+    print(f"  speed-up    : {speedup:.1f}x on {os.cpu_count()} CPU(s)")
+    if serial_rc or parallel_rc:
+        print(f"FAIL: the suite did not pass (exit {serial_rc} / {parallel_rc})")
+        return 1
+    if speedup < options.min_speedup:
+        print(f"FAIL: speed-up {speedup:.1f}x is below --min-speedup {options.min_speedup:g}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,619 @@
+"""Fault profiles: the reference server made wrong in one small, named way.
+
+Each profile mirrors one mistake seen in real servers and gateways (the public issue named in
+``seen`` where one exists) and changes nothing else: the rest of the handshake and the tunnel
+stay correct, so the suite should fail exactly the cases in ``caught_by`` (the cases whose
+request or check embodies the mistake) plus the documented ``collateral`` (cases about
+something else that legitimately fail too, each with its reason). ``tests/test_mutation.py``
+holds every profile to that; ``docs/fault-profiles.md`` is generated from this registry.
+
+Use: ``ServerConfig(fault="gatewayscript")`` (a name or a :class:`Fault`), the CLI's
+``wsgateway-server --fault NAME`` (``--list-faults``), or the ``wsgateway_fault`` fixture.
+
+How a profile reaches into the server (each a small seam in :mod:`.server`; a server without
+a fault runs the strict code unchanged):
+
+* ``ignores`` -- request rules the faulty server does not check. The request is *normalised*
+  for exactly those rules (e.g. the method set to GET for ``"method"``) and then judged by the
+  strict :func:`.http.validate_upgrade`, so every other rule still holds; a key replaced for
+  validation still gets the ``Sec-WebSocket-Accept`` computed from the key that was sent.
+* ``refuses`` -- an extra, wrong rejection of a valid request (a too-strict server).
+* ``respond`` -- rewrites the response head (the 101 or an error) before it is written.
+* ``delay_101``, ``close_after_101``, ``drop_opcodes`` -- timing and the frames after the 101.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
+
+from .http import (
+    REASONS,
+    Accept,
+    HttpError,
+    HttpResponse,
+    Reject,
+    Request,
+    compute_accept,
+    error_response,
+    parse_request_head,
+    split_list,
+    validate_upgrade,
+)
+
+__all__ = ["Fault", "FAULTS", "RULES", "get", "resolve", "names"]
+
+#: Request rules a profile may ignore (see :func:`_normalise`).
+RULES = (
+    "http-version", "host", "body", "method", "upgrade", "connection",
+    "key", "key-duplicated", "key-length", "key-base64", "version", "offers",
+)
+
+_PLACEHOLDER_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # any valid key; only used to pass validation
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """One named deviation from RFC 6455, and the cases that must notice it."""
+
+    name: str
+    #: The mistake, in one or two sentences (what the server does, who does it).
+    doc: str
+    #: Where it is seen: public issues (from docs/field notes), or "" when none is known.
+    seen: str
+    #: Cases whose request or requirement embodies the mistake: each must fail.
+    caught_by: tuple[str, ...]
+    #: Other cases that fail because of it, with the reason (case id -> reason).
+    collateral: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    ignores: frozenset[str] = frozenset()
+    refuses: Callable[[Request], str | None] | None = None
+    respond: Callable[[Request | None, HttpResponse], HttpResponse] | None = None
+    delay_101: float = 0.0
+    close_after_101: bool = False
+    drop_opcodes: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.ignores) - set(RULES)
+        if unknown:
+            raise ValueError(f"fault {self.name}: unknown rules {sorted(unknown)}")
+
+    @property
+    def mistake(self) -> str:
+        """The first sentence of :attr:`doc`."""
+        return self.doc.split(". ")[0].rstrip(".") + "."
+
+    def with_delay(self, seconds: float) -> Fault:
+        """A copy whose 101 waits ``seconds`` (for ``delayed-101``: pick more than the client's timeout)."""
+        return dataclasses.replace(self, delay_101=seconds)
+
+    # -- the seams the server calls ------------------------------------------------------------
+
+    def parse(self, head: bytes, **limits: Any) -> Request | HttpError:
+        """:func:`.http.parse_request_head`, accepting an HTTP/1.0 request line if ``http-version`` is ignored."""
+        if "http-version" not in self.ignores:
+            return parse_request_head(head, **limits)
+        line_end = head.find(b"\r\n")
+        line = head[:line_end]
+        if line.endswith(b" HTTP/1.0"):
+            parsed = parse_request_head(line[:-3] + b"1.1" + head[line_end:], **limits)
+            if isinstance(parsed, Request):
+                return dataclasses.replace(parsed, version="HTTP/1.0", raw=head)
+            return parsed
+        return parse_request_head(head, **limits)
+
+    def validate(self, request: Request, **options: Any) -> Accept | Reject:
+        """:func:`.http.validate_upgrade` on the request normalised for :attr:`ignores`."""
+        normalised, sent_key = _normalise(request, self.ignores)
+        decision = validate_upgrade(normalised, **options)
+        if isinstance(decision, Accept) and self.refuses is not None:
+            detail = self.refuses(request)
+            if detail is not None:
+                return Reject(426, detail, error_response(426, detail, (("Upgrade", "websocket"),)))
+        if isinstance(decision, Accept) and sent_key is not None:
+            response = _replace_header(decision.response, "Sec-WebSocket-Accept", compute_accept(sent_key))
+            decision = dataclasses.replace(decision, response=response, key=sent_key)
+        return decision
+
+    def response(self, request: Request | None, response: HttpResponse) -> HttpResponse:
+        return self.respond(request, response) if self.respond is not None else response
+
+    def outgoing(self, chunks: Iterable[bytes]) -> list[bytes]:
+        """Frames to write after the 101 (each chunk is one serialized frame, or the EOF marker)."""
+        return [c for c in chunks if not (c and c[0] & 0x0F in self.drop_opcodes)]
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _set_header(request: Request, name: str, value: str | None) -> Request:
+    """Copy of ``request`` with every ``name`` line replaced by one ``name: value`` (None: removed)."""
+    lname = name.lower()
+    headers: list[tuple[str, str]] = []
+    placed = value is None
+    for key, old in request.headers:
+        if key.lower() != lname:
+            headers.append((key, old))
+        elif not placed:
+            headers.append((key, value))  # type: ignore[arg-type]
+            placed = True
+    if not placed:
+        headers.append((name, value))  # type: ignore[arg-type]
+    return dataclasses.replace(request, headers=tuple(headers))
+
+
+def _replace_header(response: HttpResponse, name: str, value: str) -> HttpResponse:
+    """Copy of ``response`` with ``name``'s value replaced in place (order kept)."""
+    lname = name.lower()
+    headers = tuple((key, value if key.lower() == lname else old) for key, old in response.headers)
+    return dataclasses.replace(response, headers=headers)
+
+
+def _canonical_base64(value: str) -> bytes | None:
+    try:
+        raw = base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == value else None
+
+
+def _normalise(request: Request, ignores: Collection[str]) -> tuple[Request, str | None]:
+    """The request as a server that does not check ``ignores`` sees it: those rules made to pass.
+
+    Returns the normalised request and, when the key had to be replaced to pass validation,
+    the key as sent (the faulty server hashes that one).
+    """
+    if "http-version" in ignores:
+        request = dataclasses.replace(request, version="HTTP/1.1")
+    if "host" in ignores:
+        request = _set_header(request, "Host", "localhost")
+    if "body" in ignores:
+        request = _set_header(_set_header(request, "Content-Length", None), "Transfer-Encoding", None)
+    if "method" in ignores:
+        request = dataclasses.replace(request, method="GET")
+    if "upgrade" in ignores:
+        request = _set_header(request, "Upgrade", "websocket")
+    if "connection" in ignores:
+        request = _set_header(request, "Connection", "Upgrade")
+    if "version" in ignores:
+        request = _set_header(request, "Sec-WebSocket-Version", "13")
+    if "offers" in ignores:
+        request = _set_header(_set_header(request, "Sec-WebSocket-Protocol", None), "Sec-WebSocket-Extensions", None)
+    keys = request.get_all("Sec-WebSocket-Key")
+    sent = keys[0] if keys else ""
+    if "key-duplicated" in ignores and len(keys) > 1:
+        request = _set_header(request, "Sec-WebSocket-Key", sent)
+    replace = (
+        "key" in ignores
+        or ("key-length" in ignores and len(keys) == 1 and _canonical_base64(sent) is not None)
+        or ("key-base64" in ignores and len(keys) == 1 and len(sent) == 24)
+    )
+    if replace:
+        return _set_header(request, "Sec-WebSocket-Key", _PLACEHOLDER_KEY), sent
+    return request, None
+
+
+def _on_101(change: Callable[[Request | None, HttpResponse], HttpResponse]):
+    """A response hook that applies ``change`` to the 101 only (errors pass unchanged)."""
+
+    def hook(request: Request | None, response: HttpResponse) -> HttpResponse:
+        return change(request, response) if response.status == 101 else response
+
+    return hook
+
+
+# -- response rewrites --------------------------------------------------------------------------
+
+
+@_on_101
+def _gatewayscript_101(request: Request | None, response: HttpResponse) -> HttpResponse:
+    """Status line plus Sec-WebSocket-Accept, nothing else."""
+    return HttpResponse(101, REASONS[101], (("Sec-WebSocket-Accept", response.get("Sec-WebSocket-Accept") or ""),))
+
+
+WRONG_GUID = "258eafa5-e914-47da-95ca-c5ab0dc85b11"  # the RFC's GUID, lower-cased
+
+
+@_on_101
+def _wrong_guid(request: Request | None, response: HttpResponse) -> HttpResponse:
+    key = (request.get("Sec-WebSocket-Key") if request is not None else None) or ""
+    digest = hashlib.sha1((key + WRONG_GUID).encode("ascii")).digest()
+    return _replace_header(response, "Sec-WebSocket-Accept", base64.b64encode(digest).decode("ascii"))
+
+
+@_on_101
+def _accept_trailing_nul(request: Request | None, response: HttpResponse) -> HttpResponse:
+    return _replace_header(response, "Sec-WebSocket-Accept", (response.get("Sec-WebSocket-Accept") or "") + "\x00")
+
+
+@_on_101
+def _status_200(request: Request | None, response: HttpResponse) -> HttpResponse:
+    return dataclasses.replace(response, status=200, reason=REASONS[200])
+
+
+@_on_101
+def _upgrade_h2c(request: Request | None, response: HttpResponse) -> HttpResponse:
+    return _replace_header(response, "Upgrade", "h2c")
+
+
+@_on_101
+def _no_connection(request: Request | None, response: HttpResponse) -> HttpResponse:
+    return response.without_header("Connection")
+
+
+def _version_not_advertised(request: Request | None, response: HttpResponse) -> HttpResponse:
+    return response.without_header("Sec-WebSocket-Version") if response.status == 426 else response
+
+
+@_on_101
+def _echo_offer(request: Request | None, response: HttpResponse) -> HttpResponse:
+    offers = request.get_all("Sec-WebSocket-Protocol") if request is not None else []
+    response = response.without_header("Sec-WebSocket-Protocol")
+    return dataclasses.replace(response, headers=response.headers + tuple(("Sec-WebSocket-Protocol", v) for v in offers))
+
+
+@_on_101
+def _own_subprotocol(request: Request | None, response: HttpResponse) -> HttpResponse:
+    if response.get("Sec-WebSocket-Protocol") is not None:
+        return response
+    return response.with_header("Sec-WebSocket-Protocol", "chat")
+
+
+@_on_101
+def _unrequested_extension(request: Request | None, response: HttpResponse) -> HttpResponse:
+    if response.get("Sec-WebSocket-Extensions") is not None:
+        return response
+    return response.with_header("Sec-WebSocket-Extensions", "permessage-deflate")
+
+
+@_on_101
+def _content_length(request: Request | None, response: HttpResponse) -> HttpResponse:
+    return response.with_header("Content-Length", "0")
+
+
+@_on_101
+def _transfer_encoding(request: Request | None, response: HttpResponse) -> HttpResponse:
+    return response.with_header("Transfer-Encoding", "chunked")
+
+
+# -- too strict ---------------------------------------------------------------------------------
+
+
+def _upgrade_case_sensitive(request: Request) -> str | None:
+    if split_list(request.get_all("Upgrade")) != ["websocket"]:
+        return "Upgrade must be 'websocket'."
+    return None
+
+
+def _connection_exactly_upgrade(request: Request) -> str | None:
+    values = request.get_all("Connection")
+    if len(values) != 1 or values[0].strip().lower() != "upgrade":
+        return "Connection must be 'Upgrade'."
+    return None
+
+
+# -- the catalogue's case groups the profiles name ----------------------------------------------
+
+ACCEPT_CASES = (
+    "accept-rfc-vector", "accept-common-vector", "accept-zero-nonce", "accept-slash-plus-key",
+    "accept-fresh-key", "accept-key-with-whitespace",
+)
+VARIANT_CASES = (
+    "variant-connection-keep-alive-upgrade", "variant-connection-split-lines", "variant-lowercase-header-names",
+    "variant-uppercase-header-names", "variant-mixed-case-upgrade-value", "variant-mixed-case-connection-value",
+    "variant-reversed-header-order", "variant-extra-browser-headers", "variant-header-value-whitespace",
+    "variant-subprotocol-offer", "variant-subprotocol-offer-split", "variant-subprotocol-unknown-offer",
+    "variant-unknown-extension-offer", "variant-permessage-deflate-offer", "variant-origin-header",
+    "variant-query-string", "variant-absolute-form-target",
+)
+#: Cases that judge a whole acceptance (``expect: [upgraded]``): status, Upgrade, Connection,
+#: Accept, subprotocol and extensions of the 101.
+WHOLE_101_CASES = ACCEPT_CASES + VARIANT_CASES
+UPGRADE_CASES = (
+    "upgrade-status-101", "upgrade-status-line-http11", "upgrade-header-websocket", "upgrade-connection-upgrade",
+    "upgrade-accept-value", "upgrade-no-content-length", "upgrade-no-transfer-encoding",
+    "upgrade-no-unrequested-subprotocol", "upgrade-no-unrequested-extension",
+)
+TUNNEL_CASES = (
+    "tunnel-early-bytes-are-frames", "tunnel-ping-pong", "tunnel-empty-ping", "tunnel-close-handshake",
+    "tunnel-server-closes-tcp", "tunnel-ping-then-close", "tunnel-echo-text", "tunnel-echo-binary",
+    "tunnel-echo-utf8-text",
+)
+TLS_CASES = ("tls-certificate-verified", "tls-alpn-http11")
+#: The browser family: ``browser-handshake`` and its siblings, one browser check each.
+BROWSER_HANDSHAKE_CASES = (
+    "browser-handshake", "browser-handshake-upgrade", "browser-handshake-connection", "browser-handshake-accept",
+    "browser-handshake-no-subprotocol", "browser-handshake-extensions", "browser-handshake-deflate-parameters",
+)
+BROWSER_OFFER_CASES = ("browser-offer", "browser-offer-spoken")
+PING_CASES = ("tunnel-ping-pong", "tunnel-empty-ping", "tunnel-ping-then-close")
+CLOSE_CASES = ("tunnel-close-handshake", "tunnel-server-closes-tcp", "tunnel-ping-then-close")
+ECHO_CASES = ("tunnel-echo-text", "tunnel-echo-binary", "tunnel-echo-utf8-text")
+
+
+def _rejected(*names: str) -> tuple[str, ...]:
+    """``reject-NAME`` and its ``-clean-error`` sibling, for each name (the same request, two verdicts)."""
+    return tuple(case for name in names for case in (f"reject-{name}", f"reject-{name}-clean-error"))
+
+
+def _because(reason: str, cases: Iterable[str], *, but: Collection[str] = ()) -> dict[str, str]:
+    return {case: reason for case in cases if case not in but}
+
+
+_WHOLE_101 = "judges the whole 101 (checks.upgraded), which carries the mistake"
+_NO_101 = "needs a 101 first"
+
+_EVERY_REJECTION = (
+    "key-missing", "key-duplicated", "key-not-base64", "key-1-byte", "key-4-bytes", "key-12-bytes",
+    "key-32-bytes", "key-missing-padding", "key-short-padding", "key-empty", "version-missing", "version-99",
+    "version-duplicated", "method-post", "method-put", "method-head", "method-lowercase-get", "http10",
+    "host-missing", "host-duplicated", "upgrade-missing", "upgrade-h2c", "upgrade-other-token",
+    "connection-missing", "connection-keep-alive-only", "connection-upgrade-substring",
+)
+
+# -- the registry -------------------------------------------------------------------------------
+
+_PROFILES = (
+    Fault(
+        "gatewayscript",
+        doc="Any request on the API's path gets `101` with only `Sec-WebSocket-Accept` (computed from whatever "
+            "key was sent, the empty string when none): no `Upgrade`, no `Connection`, and no check of method, "
+            "HTTP version, Host, Upgrade, Connection, key or version. The IBM API Connect GatewayScript of the "
+            "seed example; a proxy that strips hop-by-hop headers produces the same 101.",
+        seen="IBM API Connect GatewayScript (seed example); Kong#4718, caddy#6134, gorilla/websocket#335",
+        caught_by=("upgrade-header-websocket", "upgrade-connection-upgrade", "browser-handshake-upgrade",
+                   "browser-handshake-connection") + _rejected(*_EVERY_REJECTION),
+        collateral={**_because("judges the whole 101 (checks.upgraded), which lacks Upgrade and Connection",
+                               WHOLE_101_CASES),
+                    **_because("the 101 selects no subprotocol (the script negotiates nothing), so a browser "
+                               "offering the one the API speaks would refuse it", BROWSER_OFFER_CASES)},
+        ignores=frozenset(RULES) - {"body"},
+        respond=_gatewayscript_101,
+    ),
+    Fault(
+        "wrong-guid",
+        doc="`Sec-WebSocket-Accept` is computed with a wrong GUID (here the RFC's GUID lower-cased, as "
+            "`str(uuid.UUID(...))` prints it). Hand-written handshakes.",
+        seen="",
+        caught_by=ACCEPT_CASES + ("upgrade-accept-value", "browser-handshake-accept"),
+        collateral=_because(_WHOLE_101, VARIANT_CASES),
+        respond=_wrong_guid,
+    ),
+    Fault(
+        "accept-trailing-garbage",
+        doc="`Sec-WebSocket-Accept` carries the right value followed by a stray byte (here a NUL: a C string "
+            "written with its terminator, strlen+1).",
+        seen="",
+        caught_by=ACCEPT_CASES + ("upgrade-accept-value", "browser-handshake-accept"),
+        collateral=_because(_WHOLE_101, VARIANT_CASES),
+        respond=_accept_trailing_nul,
+    ),
+    Fault(
+        "status-200",
+        doc="A valid upgrade is answered `200 OK` (same headers) instead of `101`: a gateway without WebSocket "
+            "support forwards the upgrade as a plain request.",
+        seen="field notes: DataPower needs WebSocket upgrade allowed on the front-side handler",
+        caught_by=("upgrade-status-101", "browser-handshake"),
+        collateral={**_because(_WHOLE_101, WHOLE_101_CASES),
+                    **_because("checks status_101 first", UPGRADE_CASES + TLS_CASES + BROWSER_HANDSHAKE_CASES
+                               + BROWSER_OFFER_CASES, but=("upgrade-status-101", "browser-handshake")),
+                    **_because(_NO_101, TUNNEL_CASES)},
+        respond=_status_200,
+    ),
+    Fault(
+        "upgrade-not-websocket",
+        doc="The 101 names another protocol in `Upgrade` (here `h2c`), as a proxy that mixes up its "
+            "upgrade handlers would.",
+        seen="nginx#1472 (h2c upgrades through proxies)",
+        caught_by=("upgrade-header-websocket", "browser-handshake-upgrade"),
+        collateral=_because(_WHOLE_101, WHOLE_101_CASES),
+        respond=_upgrade_h2c,
+    ),
+    Fault(
+        "no-connection-header",
+        doc="The 101 has no `Connection: Upgrade`: a proxy strips it as a hop-by-hop header.",
+        seen="Kong#4718, caddy#6134, gorilla/websocket#335",
+        caught_by=("upgrade-connection-upgrade", "browser-handshake-connection"),
+        collateral=_because(_WHOLE_101, WHOLE_101_CASES),
+        respond=_no_connection,
+    ),
+    Fault(
+        "any-key-length",
+        doc="A `Sec-WebSocket-Key` that is base64 of any length (0, 1, 4, 12, 32 bytes) is accepted; only "
+            "16 bytes are valid.",
+        seen="tungstenite-rs#377, haproxy#1642",
+        caught_by=_rejected("key-1-byte", "key-4-bytes", "key-12-bytes", "key-32-bytes", "key-empty"),
+        ignores=frozenset({"key-length"}),
+    ),
+    Fault(
+        "non-base64-key",
+        doc="The key is not decoded: any 24-character `Sec-WebSocket-Key` (the length of a valid one) is "
+            "accepted, base64 or not.",
+        seen="tungstenite-rs#377, haproxy#1642",
+        caught_by=_rejected("key-not-base64"),
+        ignores=frozenset({"key-base64"}),
+    ),
+    Fault(
+        "duplicate-key",
+        doc="Two `Sec-WebSocket-Key` lines are accepted (the first one is hashed): headers read into a "
+            "dictionary.",
+        seen="",
+        caught_by=_rejected("key-duplicated"),
+        ignores=frozenset({"key-duplicated"}),
+    ),
+    Fault(
+        "version-ignored",
+        doc="`Sec-WebSocket-Version` is not checked: missing, 99 or twice still gets a 101.",
+        seen="",
+        caught_by=_rejected("version-missing", "version-99", "version-duplicated"),
+        ignores=frozenset({"version"}),
+    ),
+    Fault(
+        "version-not-advertised",
+        doc="An unsupported version is refused with 426 but without `Sec-WebSocket-Version: 13`.",
+        seen="ws PR#2291, gorilla#915, websocketpp#13",
+        caught_by=("reject-version-99-version-advertised",),
+        respond=_version_not_advertised,
+    ),
+    Fault(
+        "any-method",
+        doc="The method is not checked: POST, PUT, HEAD and `get` are upgraded like GET.",
+        seen="",
+        caught_by=_rejected("method-post", "method-put", "method-head", "method-lowercase-get"),
+        ignores=frozenset({"method"}),
+    ),
+    Fault(
+        "http10-accepted",
+        doc="An HTTP/1.0 upgrade request gets a 101 (RFC 9110 §7.8: the Upgrade header of an HTTP/1.0 "
+            "request must be ignored). nginx speaks HTTP/1.0 upstream unless `proxy_http_version 1.1`.",
+        seen="field notes: nginx proxy_http_version",
+        caught_by=_rejected("http10"),
+        ignores=frozenset({"http-version"}),
+    ),
+    Fault(
+        "host-not-checked",
+        doc="A request without `Host`, or with two, is upgraded (RFC 9112 §3.2 requires 400).",
+        seen="websockets#1246",
+        caught_by=_rejected("host-missing", "host-duplicated"),
+        ignores=frozenset({"host"}),
+    ),
+    Fault(
+        "upgrade-not-checked",
+        doc="The request's `Upgrade` is not checked: missing, `h2c` or `websocket2` still gets a 101.",
+        seen="nginx#1472",
+        caught_by=_rejected("upgrade-missing", "upgrade-h2c", "upgrade-other-token"),
+        ignores=frozenset({"upgrade"}),
+    ),
+    Fault(
+        "connection-not-checked",
+        doc="The request's `Connection` is not checked, like nginx's `map $http_upgrade $connection_upgrade` "
+            "recipe: a request without the `upgrade` token is upgraded.",
+        seen="field notes: nginx map recipe",
+        caught_by=_rejected("connection-missing", "connection-keep-alive-only", "connection-upgrade-substring"),
+        ignores=frozenset({"connection"}),
+    ),
+    Fault(
+        "body-read-as-frames",
+        doc="A GET with a body (Content-Length or chunked) is upgraded without consuming the body: its bytes "
+            "are read as WebSocket frames, the request-smuggling shape of RFC 9110 §9.3.1's warning.",
+        seen="",
+        caught_by=("body-content-length", "body-chunked"),
+        ignores=frozenset({"body"}),
+    ),
+    Fault(
+        "upgrade-case-sensitive",
+        doc="`Upgrade: WebSocket` is refused: the value is compared case-sensitively.",
+        seen="traefik#11246, helidon#8646",
+        caught_by=("variant-mixed-case-upgrade-value",),
+        refuses=_upgrade_case_sensitive,
+    ),
+    Fault(
+        "connection-exact-match",
+        doc="Only `Connection: Upgrade` on one line is accepted; `keep-alive, Upgrade` (what Firefox sends) "
+            "or the token on a second line is refused.",
+        seen="wsproto#58, tyrus#232, caddy#7292",
+        caught_by=("variant-connection-keep-alive-upgrade", "variant-connection-split-lines"),
+        refuses=_connection_exactly_upgrade,
+    ),
+    Fault(
+        "subprotocol-offer-echoed",
+        doc="The client's whole `Sec-WebSocket-Protocol` offer is echoed back (every line, list and all) "
+            "instead of one chosen value.",
+        seen="Ratchet#717, wscat#127, aws/chalice#1768",
+        caught_by=("variant-subprotocol-offer", "variant-subprotocol-offer-split", "variant-subprotocol-unknown-offer")
+        + BROWSER_OFFER_CASES + ("browser-unknown-offer-selects-none",),
+        respond=_echo_offer,
+    ),
+    Fault(
+        "subprotocol-not-offered",
+        doc="The server names its own subprotocol (`chat`) when the client offered none of its own: a "
+            "subprotocol the client did not offer.",
+        seen="Ratchet#717, aws/chalice#1768",
+        caught_by=("upgrade-no-unrequested-subprotocol", "variant-subprotocol-unknown-offer",
+                   "browser-handshake-no-subprotocol", "browser-unknown-offer-selects-none"),
+        collateral=_because(_WHOLE_101, WHOLE_101_CASES,
+                            but=("variant-subprotocol-offer", "variant-subprotocol-offer-split",
+                                 "variant-subprotocol-unknown-offer")),
+        respond=_own_subprotocol,
+    ),
+    Fault(
+        "unrequested-extension",
+        doc="`Sec-WebSocket-Extensions: permessage-deflate` is returned when the client did not offer it.",
+        seen="websocat#244, ws#2336",
+        caught_by=("upgrade-no-unrequested-extension", "variant-unknown-extension-offer"),
+        collateral=_because(_WHOLE_101, WHOLE_101_CASES,
+                            but=("variant-unknown-extension-offer", "variant-permessage-deflate-offer")),
+        respond=_unrequested_extension,
+    ),
+    Fault(
+        "content-length-on-101",
+        doc="The 101 carries `Content-Length: 0`.",
+        seen="envoy#10811",
+        caught_by=("upgrade-no-content-length",),
+        respond=_content_length,
+    ),
+    Fault(
+        "transfer-encoding-on-101",
+        doc="The 101 carries `Transfer-Encoding: chunked`.",
+        seen="ocaml-cohttp#1141",
+        caught_by=("upgrade-no-transfer-encoding",),
+        respond=_transfer_encoding,
+    ),
+    Fault(
+        "no-pong",
+        doc="Pings are never answered (pong frames are dropped), as by a proxy that swallows control frames.",
+        seen="",
+        caught_by=PING_CASES,
+        drop_opcodes=frozenset({0xA}),
+    ),
+    Fault(
+        "no-close-reply",
+        doc="A close frame is not answered with a close frame; the server just closes TCP.",
+        seen="",
+        caught_by=CLOSE_CASES,
+        drop_opcodes=frozenset({0x8}),
+    ),
+    Fault(
+        "close-after-101",
+        doc="The connection is closed right after the 101: the 101 is not a working tunnel.",
+        seen="aiohttp#2973",
+        caught_by=PING_CASES + CLOSE_CASES[:2] + ECHO_CASES,
+        close_after_101=True,
+    ),
+    Fault(
+        "delayed-101",
+        doc="The 101 comes only after a delay longer than the client's timeout (default 6 s, past the suite's "
+            "default 5 s): the 101 is held back.",
+        seen="aiohttp#2973",
+        caught_by=("upgrade-status-101", "browser-handshake"),
+        collateral={**_because(_WHOLE_101, WHOLE_101_CASES),
+                    **_because("checks status_101 first", UPGRADE_CASES + TLS_CASES + BROWSER_HANDSHAKE_CASES
+                               + BROWSER_OFFER_CASES, but=("upgrade-status-101", "browser-handshake")),
+                    **_because(_NO_101, TUNNEL_CASES)},
+        delay_101=6.0,
+    ),
+)
+
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in _PROFILES}
+
+
+def names() -> list[str]:
+    return list(FAULTS)
+
+
+def get(name: str) -> Fault:
+    """The profile called ``name``; ValueError (naming the known ones) otherwise."""
+    try:
+        return FAULTS[name]
+    except KeyError:
+        raise ValueError(f"unknown fault profile {name!r}; known: {', '.join(FAULTS)}") from None
+
+
+def resolve(fault: str | Fault | None) -> Fault | None:
+    """``ServerConfig.fault`` -> a :class:`Fault` (or None for the correct server)."""
+    if fault is None or isinstance(fault, Fault):
+        return fault
+    return get(fault)
