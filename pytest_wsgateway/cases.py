@@ -89,7 +89,8 @@ def load_file(path: str) -> list[Case]:
     source = os.path.basename(path)
     try:
         with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
+            # libyaml's loader when present: ~7x faster than the pure-Python one, same result.
+            document = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         raise CatalogueError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
     entries = document.get("cases") if isinstance(document, dict) else None

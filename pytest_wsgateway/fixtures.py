@@ -5,6 +5,8 @@ Layered like pytest-httpserver: override a small fixture (``wsgateway_listen_hos
 ``wsgateway_api_definition``, ``wsgateway_subprotocols``) in your conftest.py and everything
 built on it follows. Heavy imports (trustme, websockets, the server) happen inside the fixtures,
 so loading the plugin stays cheap.
+
+PYTEST_DONT_REWRITE: no assertions here, so pytest need not rewrite (and recompile) this module.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ and the reference server are imported when a test asks for them.
 
 Each option has an ini key and an environment variable; the command line wins, then the
 environment, then the ini file.
+
+PYTEST_DONT_REWRITE: no assertions here, so pytest need not rewrite (and recompile) this module.
 """
 
 from __future__ import annotations
