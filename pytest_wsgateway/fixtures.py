@@ -12,8 +12,7 @@ PYTEST_DONT_REWRITE: no assertions here, so pytest need not rewrite (and recompi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -31,8 +30,7 @@ SERVER_IDENTITIES = ("localhost", "127.0.0.1", "::1")
 EMBEDDED = {"reference-ws": "ws", "reference-wss": "wss"}
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """Validated options: the targets (None = the embedded reference server) and the settings."""
 
     targets: tuple[Target, ...] | None
