@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -116,6 +117,35 @@ def measure(env: dict, pairs: int, quick: bool) -> dict:
     }
 
 
+def instruction_counts(env: dict) -> dict | None:
+    """Instructions executed by each arm under valgrind's callgrind: deterministic, unlike wall time.
+
+    The difference, converted to milliseconds at the rate the disabled arm ran (its instructions
+    over its median wall time), is the plugin's cost without the machine's timing noise. Returns
+    None where valgrind is not installed.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    others = [arg for name in other_plugins() for arg in ("-p", f"no:{name}")]
+    counts = {}
+    fixed = {**env, "PYTHONHASHSEED": "0"}
+    with tempfile.TemporaryDirectory(prefix="wsgateway-trivial-") as project:
+        Path(project, "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        Path(project, "test_trivial.py").write_text("def test_trivial():\n    assert True\n", encoding="utf-8")
+        for arm, extra in (("on", []), ("off", ["-p", f"no:{OURS}"])):
+            command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", python(), "-m",
+                       "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *others, *extra]
+            output = subprocess.run(command, cwd=project, env=fixed, capture_output=True, text=True,
+                                    timeout=600).stderr
+            match = re.search(r"Collected : (\d+)", output)
+            if match is None:
+                return None
+            counts[arm] = int(match.group(1))
+    return {"enabled_instructions": counts["on"], "disabled_instructions": counts["off"],
+            "added_instructions": counts["on"] - counts["off"]}
+
+
 def main() -> None:
     args = parser(__doc__.splitlines()[0], runs=40).parse_args()
     pairs = args.runs or (3 if args.quick else 40)
@@ -125,6 +155,11 @@ def main() -> None:
     result = {"pairs": pairs, "other_plugins_disabled_in_both_arms": other_plugins(),
               "PYTHONDONTWRITEBYTECODE": env.get("PYTHONDONTWRITEBYTECODE", ""),
               **measure(env, pairs, args.quick), "target_added_ms": 10.0}
+    counts = None if args.quick else instruction_counts(env)
+    if counts:
+        rate = counts["disabled_instructions"] / result["disabled_median_ms"]  # instructions per ms
+        result["callgrind"] = {**counts, "instructions_per_ms": round(rate),
+                               "added_ms_at_that_rate": round(counts["added_instructions"] / rate, 2)}
     if env.get("PYTHONDONTWRITEBYTECODE") and not args.quick:
         # Python never writes .pyc files here, so every run compiles (and pytest assertion-rewrites)
         # the plugin's modules from source. Also measure the default: bytecode cached in __pycache__.
@@ -150,6 +185,11 @@ def main() -> None:
         print(f"with bytecode cached (PYTHONDONTWRITEBYTECODE unset), {c['pairs']} pairs: added "
               f"{c['added_ms_median_of_paired_differences']:.1f} ms wall, {c['added_cpu_ms_median_of_paired_differences']:.1f} ms "
               f"CPU; plugin import {c['plugin_import_ms_importtime_median']:.1f} ms")
+    if "callgrind" in result:
+        g = result["callgrind"]
+        print(f"instructions (callgrind, deterministic): enabled {g['enabled_instructions']:,}, disabled "
+              f"{g['disabled_instructions']:,}, added {g['added_instructions']:,} = {g['added_ms_at_that_rate']:.1f} ms "
+              f"at this machine's {g['instructions_per_ms']:,} instructions/ms  target <= 10 ms")
     write_results("plugin_startup", result, args)
 
 

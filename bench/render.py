@@ -133,6 +133,16 @@ def _startup(d: dict) -> list[str]:
         f"| added CPU time (median of paired differences) | {d['added_cpu_ms_median_of_paired_differences']:.1f} ms | | |",
         f"| import of `pytest_wsgateway.plugin` after pytest (`-X importtime`) | {d['plugin_import_ms_importtime_median']:.1f} ms | | |",
     ]
+    g = d.get("callgrind")
+    if g:
+        ok_g = g["added_ms_at_that_rate"] <= d["target_added_ms"]
+        rows += [
+            f"| *instructions executed (valgrind callgrind; deterministic, the same count on every run):* | | | |",
+            f"| enabled / disabled | {g['enabled_instructions']:,} / {g['disabled_instructions']:,} | | |",
+            f"| **added by the plugin**, at this machine's {g['instructions_per_ms']:,} instructions/ms "
+            f"(disabled arm: instructions / median wall) | **{g['added_instructions']:,} ≈ {g['added_ms_at_that_rate']:.1f} ms** "
+            f"| ≤ 10 ms | {_met(ok_g)} |",
+        ]
     c = d.get("bytecode_cached")
     if c:
         ok_c = c["added_ms_median_of_paired_differences"] <= d["target_added_ms"]
