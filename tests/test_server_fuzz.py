@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _hostile import skip_unless_selected  # noqa: E402
+from _server_helpers import read_until_close  # noqa: E402
 
 from pytest_wsgateway.reference_server import ReferenceServer, ServerConfig  # noqa: E402
 from pytest_wsgateway.reference_server.http import (  # noqa: E402
@@ -522,25 +523,6 @@ def fuzz_server():
             logger.removeHandler(errors)
 
 
-def _read_all(sock: socket.socket, deadline: float) -> tuple[bytes, bool]:
-    """Read until EOF (True) or the deadline (False); a reset counts as EOF."""
-    data = b""
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return data, False
-        sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            return data, False
-        except OSError:
-            return data, True
-        if not chunk:
-            return data, True
-        data += chunk
-
-
 def _judge_server(address: tuple[str, int], raw: bytes) -> None:
     verdict = oracle(raw)
     end = find_head_end(raw)
@@ -561,7 +543,7 @@ def _judge_server(address: tuple[str, int], raw: bytes) -> None:
         if data.startswith(b"HTTP/1.1 101 "):
             check_101(data[: data.index(b"\r\n\r\n") + 4], verdict)
             return
-        rest, closed = _read_all(sock, deadline)
+        rest, closed = read_until_close(sock, deadline - time.monotonic())
         data += rest
     if end is None and data == b"":
         assert closed, "a truncated request was neither answered nor closed"
@@ -640,7 +622,7 @@ def test_a_truncated_head_without_eof_gets_408_within_the_open_timeout():
         with socket.create_connection(server.address("ws"), timeout=5) as sock:
             sock.sendall(b"GET /websocket-test HTTP/1.1\r\nHost: h\r\n")
             started = time.monotonic()
-            data, closed = _read_all(sock, time.monotonic() + 5)
+            data, closed = read_until_close(sock, 5)
             elapsed = time.monotonic() - started
     assert data.startswith(b"HTTP/1.1 408 ") and closed
     check_error(data, Verdict(problems=[("incomplete head", frozenset({408}))]))

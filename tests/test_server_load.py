@@ -31,6 +31,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _hostile import skip_unless_selected  # noqa: E402
+from _server_helpers import read_head  # noqa: E402
 
 from pytest_wsgateway.reference_server import ReferenceServer, ServerConfig  # noqa: E402
 
@@ -105,27 +106,12 @@ def _stop(server: ServerProcess) -> str:
 # --- clients ------------------------------------------------------------------------------------------
 
 
-def _read_head(sock: socket.socket, timeout: float) -> bytes:
-    deadline = time.monotonic() + timeout
-    data = b""
-    while b"\r\n\r\n" not in data:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no response head within {timeout} s; got {data[:100]!r}")
-        sock.settimeout(remaining)
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError(f"closed before a response head; got {data[:100]!r}")
-        data += chunk
-    return data
-
-
 def handshake(port: int, timeout: float = 5.0) -> float:
     """One valid handshake; returns how long the 101 took. Raises on anything else."""
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(HANDSHAKE)
-        head = _read_head(sock, timeout)
+        head = b"".join(read_head(sock, timeout))
         assert head.startswith(b"HTTP/1.1 101 ") and ACCEPT in head, head[:200]
         sock.sendall(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # masked close 1000
     return time.monotonic() - started
@@ -264,7 +250,7 @@ def test_slowloris_and_a_handshake_flood_heavy(request):
 
 
 def _error(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    head = _read_head(sock, 5.0)
+    head = b"".join(read_head(sock, 5.0))
     status_line, *lines = head.split(b"\r\n\r\n")[0].decode("ascii").split("\r\n")
     match = re.fullmatch(r"HTTP/1\.1 (\d{3}) .+", status_line)
     assert match, status_line
