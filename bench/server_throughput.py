@@ -3,7 +3,7 @@ how many open connections it holds (pings answered) at what memory per connectio
 
 Each server runs in its own process (its own interpreter and event loop, like a gateway under
 test); the client is this process, using the suite's own client
-(:func:`pytest_wsgateway.client.exchange` with a valid RFC 6455 upgrade request, then the polite
+(:func:`pytest_wsgateway.http1.exchange` with a valid RFC 6455 upgrade request, then the polite
 Close the suite sends after a 101). Both servers are measured in the same run, alternating round
 by round, on loopback.
 
@@ -161,7 +161,7 @@ def _request(target) -> bytes:
 
 
 def _handshake(target, request: bytes) -> bool:
-    from pytest_wsgateway.client import ConnectError, exchange
+    from pytest_wsgateway.http1 import ConnectError, exchange
 
     try:
         result = exchange(target, request, timeout=TIMEOUT)
@@ -216,7 +216,7 @@ def _read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
 def hold(server: ServerProcess, target, connections: int) -> dict:
     """Open ``connections`` WebSockets, keep them open, ping each; RSS delta per connection."""
     from pytest_wsgateway import frames
-    from pytest_wsgateway.client import connect
+    from pytest_wsgateway.http1 import connect
 
     request = _request(target)
     # warm-up connection, so one-off allocations are not charged to the held connections

@@ -9,7 +9,7 @@ Measured side by side, alternating, in one run:
   installs just pytest-wsgateway; the same suite with every plugin of this environment loaded
   (here: hypothesis and xdist from the ``[test]`` extras) is reported too, for reference.
 * **floor** — the same raw handshakes in a tight loop, with the same client code, against the same
-  server: a recorder plugin notes every ``client.exchange`` call the suite makes (target, rendered
+  server: a recorder plugin notes every ``http1.exchange`` call the suite makes (target, rendered
   request bytes, after-101 steps, timeout) and, after the last test and before the session's
   ``wsgateway_server`` is torn down, replays them back to back (3 passes per round). The recorded
   run itself is not timed.
@@ -45,10 +45,10 @@ import os
 import time
 
 import pytest
-import pytest_wsgateway.runner as _runner
+import pytest_wsgateway.http1 as _http1
 
 _calls = []
-_exchange = _runner.exchange  # pytest_wsgateway.client.exchange
+_exchange = _http1.exchange  # what Http1Transport.exchange calls
 
 
 def _recording(target, request, **kwargs):
@@ -57,7 +57,7 @@ def _recording(target, request, **kwargs):
 
 
 def pytest_configure(config):
-    _runner.exchange = _recording
+    _http1.exchange = _recording
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -12,11 +12,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
-from pytest_wsgateway import fixtures
+from pytest_wsgateway import options
 
 FOREIGN_ORIGIN = "https://foreign.wsgateway.invalid"
 
@@ -24,16 +22,16 @@ FOREIGN_ORIGIN = "https://foreign.wsgateway.invalid"
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.function.__name__ in ("test_origin_policy", "test_browser_probe"):
         name = metafunc.function.__name__[len("test_"):].replace("_", "-")
-        found = fixtures.resolved(metafunc.config)
+        settings = options.settings(metafunc.config)
         metafunc.parametrize("wsgateway_target", [pytest.param(t, id=f"{name}@{t}", marks=pytest.mark.browser)
-                                                  for t in found.target_ids()], indirect=True)
+                                                  for t in settings.target_ids()], indirect=True)
 
 
-def _origin_answer(target, settings, origin: str, catalogue: list) -> tuple[str, str | None]:
+def _origin_answer(target, origin: str) -> tuple[str, str | None]:
     """(what happened, why it is not acceptable or None) for a browser request from ``origin``."""
     from pytest_wsgateway.browser import client_verdict
 
-    verdict = client_verdict(target, dataclasses.replace(settings, origin=origin), catalogue=catalogue)
+    verdict = client_verdict(target.with_settings(origin=origin))
     outcome = verdict.outcome
     if verdict.opens:
         return "accepted (101)", None
@@ -43,11 +41,10 @@ def _origin_answer(target, settings, origin: str, catalogue: list) -> tuple[str,
     return f"broken: {verdict.describe()[len('refuse: '):]}", outcome.message()
 
 
-def test_origin_policy(wsgateway_target, wsgateway_settings, record_property, request):
-    catalogue = fixtures.catalogue(request.config)
+def test_origin_policy(wsgateway_target, record_property):
     problems = []
     for label, origin in (("null", "null"), ("foreign", FOREIGN_ORIGIN)):
-        observed, problem = _origin_answer(wsgateway_target, wsgateway_settings, origin, catalogue)
+        observed, problem = _origin_answer(wsgateway_target, origin)
         record_property(f"wsgateway_origin_{label}", observed)
         if problem:
             problems.append(f"Origin: {origin} -> {observed}\n{problem}")
@@ -57,28 +54,28 @@ def test_origin_policy(wsgateway_target, wsgateway_settings, record_property, re
                     pytrace=False)
 
 
-def test_browser_probe(wsgateway_target, wsgateway_settings, request, record_property):
+def test_browser_probe(wsgateway_target, request, record_property):
     from pytest_wsgateway import browser
 
-    options = request.config.stash[fixtures.OPTIONS_KEY]
-    if not options.browser:
+    settings = options.settings(request.config)
+    if not settings.browser:
         pytest.skip("the real-browser probe is opt-in: --gateway-browser (env WSGATEWAY_BROWSER=1)")
-    chromium = browser.find_chromium(options.browser_path)
+    chromium = browser.find_chromium(settings.browser_path)
     if chromium is None:
         pytest.skip(browser.INSTALL_HINT)
     offers = [()]
-    if wsgateway_settings.subprotocols:
-        offers.append((wsgateway_settings.subprotocols[0], "x-wsgateway-unknown"))
     target = wsgateway_target
+    if target.subprotocols:
+        offers.append((target.subprotocols[0], "x-wsgateway-unknown"))
     try:
         results = browser.probe([browser.Probe(target.url, offer) for offer in offers], chromium=chromium,
                                 ca_pem=target.ca_file if target.secure and not target.insecure else None,
-                                insecure=target.insecure, timeout=wsgateway_settings.timeout)
+                                insecure=target.insecure, timeout=target.timeout)
     except browser.BrowserError as exc:
         pytest.skip(f"Chromium could not run: {exc}")
     failures = []
     for offer, result in zip(offers, results):
-        verdict = browser.client_verdict(target, wsgateway_settings, offer, fixtures.catalogue(request.config))
+        verdict = browser.client_verdict(target, offer)
         shown = f"[{', '.join(offer)}]" if offer else "no subprotocol"
         record_property("wsgateway_browser_offer" if offer else "wsgateway_browser_no_subprotocol", result.describe())
         wanted = offer[0] if offer else ""

@@ -1,18 +1,21 @@
 """Every case of the catalogue against every target (ids: ``<case>@<target>``).
 
-The plugin parametrizes ``wsgateway_case`` and ``wsgateway_target``; the whole flow of a case
-(request -> exchange -> checks) is :func:`pytest_wsgateway.runner.run_case`.
+The plugin parametrizes ``wsgateway_case`` and ``wsgateway_target``; the executor
+(:mod:`pytest_wsgateway.executor`) runs the case (request -> transport -> checks, see
+:func:`pytest_wsgateway.runner.run_case`) and this test reports its outcome.
 """
 
 import pytest
 
-from pytest_wsgateway.runner import run_case, unmet_requirement
+from pytest_wsgateway.plugin import RENDERED_KEY
+from pytest_wsgateway.runner import unmet_requirement
 
 
-def test_conformance(wsgateway_case, wsgateway_target, wsgateway_settings):
-    reason = unmet_requirement(wsgateway_case, wsgateway_target, wsgateway_settings)
+def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, request):
+    reason = unmet_requirement(wsgateway_case, wsgateway_target)
     if reason:
         pytest.skip(reason)
-    outcome = run_case(wsgateway_case, wsgateway_target, wsgateway_settings)
+    outcome = wsgateway_executor.outcome(wsgateway_case, wsgateway_target)
     if not outcome.passed:
-        pytest.fail(outcome.message(), pytrace=False)
+        message = request.node.stash[RENDERED_KEY] = outcome.message()
+        pytest.fail(message, pytrace=False)

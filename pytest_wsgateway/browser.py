@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import http.server
 import json
 import os
@@ -50,10 +49,11 @@ class BrowserError(RuntimeError):
 
 
 def find_chromium(explicit: str | None = None) -> str | None:
-    """The Chromium to use: ``explicit``, else ``$WSGATEWAY_BROWSER``, else the first on PATH."""
-    env = os.environ.get("WSGATEWAY_BROWSER", "").strip()
-    for candidate in (explicit, env if env.lower() not in ("", "0", "1", "true", "false", "yes", "no", "on", "off")
-                      else None):
+    """The Chromium to use: ``explicit``, else the one ``$WSGATEWAY_BROWSER`` names
+    (:func:`pytest_wsgateway.options.browser_env`), else the first on PATH; None if none is found."""
+    from .options import browser_env
+
+    for candidate in (explicit, browser_env()[1]):
         if candidate:
             found = shutil.which(candidate) or (candidate if os.access(candidate, os.X_OK) else None)
             return found
@@ -411,17 +411,12 @@ class Verdict:
         return f"refuse: expected {first.expected}; got {first.actual}"
 
 
-@functools.lru_cache(maxsize=1)
-def _shipped_catalogue() -> tuple:
-    from .cases import load_catalogue
-
-    return tuple(load_catalogue())
-
-
-def verdict_case(protocols: Sequence[str] = (), catalogue: list | None = None):
+def verdict_case(protocols: Sequence[str] = (), catalogue: Sequence | None = None):
     """One case judging a browser-shaped request offering ``protocols`` with every check of the
     ``browser-handshake`` family (the base case and its ``also`` siblings), on one exchange."""
-    family = [case for case in catalogue or _shipped_catalogue()
+    from .cases import shipped_catalogue
+
+    family = [case for case in catalogue or shipped_catalogue()
               if case.id == VERDICT_FAMILY or case.id.startswith(VERDICT_FAMILY + "-")]
     base = next(case for case in family if case.id == VERDICT_FAMILY)
     expect, seen = [], set()
@@ -436,9 +431,10 @@ def verdict_case(protocols: Sequence[str] = (), catalogue: list | None = None):
     return dataclasses.replace(base, id=f"{VERDICT_FAMILY}-verdict", request=request, expect=tuple(expect))
 
 
-def client_verdict(target, settings, protocols: Sequence[str] = (), catalogue: list | None = None) -> Verdict:
-    """The suite's client-side verdict for a browser offering ``protocols`` to ``target``."""
+def client_verdict(target, protocols: Sequence[str] = (), catalogue: Sequence | None = None) -> Verdict:
+    """The suite's client-side verdict for a browser offering ``protocols`` to ``target`` (a
+    :class:`~pytest_wsgateway.targets.Target`, whose own settings -- headers, origin -- apply)."""
     from .runner import run_case
 
     protocols = tuple(protocols)
-    return Verdict(protocols, run_case(verdict_case(protocols, catalogue), target, settings))
+    return Verdict(protocols, run_case(verdict_case(protocols, catalogue), target))

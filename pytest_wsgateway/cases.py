@@ -8,12 +8,12 @@ is reported at load time with the file and the case id.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 
 from .handshake import Headers, build_request, new_key
-
-LEVELS = ("must", "should", "interop", "browser")
+from .levels import LEVELS
 _CASE_KEYS = {"id", "title", "level", "rfc", "quote", "request", "expect", "after", "schemes", "requires", "also"}
 _ALSO_KEYS = {"title", "level", "rfc", "quote", "expect"}
 _REQUEST_KEYS = {"method", "target", "version", "key", "remove", "set", "add", "header_case", "order", "body"}
@@ -66,6 +66,12 @@ def catalogue_dir() -> str:
     from . import conformance  # the repository's conformance/ folder, mapped into this package
 
     return os.path.join(os.path.dirname(conformance.__file__), "cases")
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_catalogue() -> tuple[Case, ...]:
+    """The shipped catalogue, loaded once per process (raises :class:`CatalogueError`)."""
+    return tuple(load_catalogue())
 
 
 def load_catalogue(directory: str | None = None) -> list[Case]:

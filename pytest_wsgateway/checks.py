@@ -2,18 +2,23 @@
 
 Each check is a small pure function registered under the name the case catalogue uses in
 ``expect:``. It reads the request that was sent (to know the key, the offered subprotocols and
-extensions) and the :class:`~pytest_wsgateway.client.Exchange`, and yields a :class:`Finding`
-for each way the target fell short. No finding means the requirement holds.
+extensions) and the :class:`~pytest_wsgateway.exchange.Exchange`, and yields a :class:`Finding`
+for each way the target fell short. No finding means the requirement holds. A check that judges
+only the user's API definition says so (``@check(name, offline=True)``): a case made of such
+checks needs no connection.
+
+Pure: this module imports only the other sans-I/O modules (handshake, frames, the exchange
+record, the API summary), never a transport.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import frames as wsframes
 from .apidef import ApiInfo
-from .client import Exchange
+from .exchange import Exchange
 from .handshake import Request, Response, accept_for, parse_request
 
 
@@ -39,14 +44,25 @@ class Context:
 
 Check = Callable[..., Iterator[Finding]]
 CHECKS: dict[str, Check] = {}
+#: Checks that judge only the API definition (declared with ``offline=True``).
+OFFLINE: set[str] = set()
 
 
-def check(name: str) -> Callable[[Check], Check]:
+def check(name: str, *, offline: bool = False) -> Callable[[Check], Check]:
+    """Register a check under ``name``; ``offline`` = it needs no exchange, only the context."""
+
     def register(function: Check) -> Check:
         CHECKS[name] = function
+        if offline:
+            OFFLINE.add(name)
         return function
 
     return register
+
+
+def offline(names: Iterable[str]) -> bool:
+    """Whether every check in ``names`` is offline, so a case made of them needs no connection."""
+    return all(name in OFFLINE for name in names)
 
 
 def evaluate(expect: tuple[tuple[str, dict], ...], request: bytes, exchange: Exchange, context: Context) -> list[Finding]:
@@ -63,12 +79,7 @@ def status_text(exchange: Exchange) -> str:
     if exchange.response is not None:
         response = exchange.response
         return f"{response.version} {response.status} {response.reason}".rstrip()
-    return exchange.error or "no response"
-
-
-def _needs_response(exchange: Exchange, expected: str) -> Iterator[Finding]:
-    if exchange.response is None:
-        yield Finding("a response", expected, status_text(exchange))
+    return str(exchange.error) if exchange.error else "no response"
 
 
 def _header_text(response: Response, name: str) -> str:
@@ -387,7 +398,7 @@ def alpn_http11(request: Request, exchange: Exchange, context: Context) -> Itera
         yield Finding("RFC 7301 §3.2: ALPN selects an offered protocol", "http/1.1 or none", exchange.tls.alpn)
 
 
-@check("api_lists_scheme")
+@check("api_lists_scheme", offline=True)
 def api_lists_scheme(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """The API definition lists the scheme under test in ``schemes`` (API Connect needs ``wss``)."""
     if context.api is not None and context.scheme not in context.api.schemes:
@@ -395,7 +406,7 @@ def api_lists_scheme(request: Request, exchange: Exchange, context: Context) -> 
                       f"schemes: [{', '.join(context.api.schemes)}] in {context.api.source}")
 
 
-@check("api_declares_path")
+@check("api_declares_path", offline=True)
 def api_declares_path(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """The tested path is basePath + one of ``paths`` of the API definition (a gateway prefix such as
     /org/catalog may stand before it)."""

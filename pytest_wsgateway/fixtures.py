@@ -11,92 +11,18 @@ PYTEST_DONT_REWRITE: no assertions here, so pytest need not rewrite (and recompi
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from . import options
 
 if TYPE_CHECKING:  # pragma: no cover
     import ssl
 
-    from .plugin import GatewayOptions
-    from .runner import Settings
+    from .executor import SerialExecutor
+    from .settings import Settings
     from .targets import Target
-
-OPTIONS_KEY = pytest.StashKey["GatewayOptions"]()
-RESOLVED_KEY = pytest.StashKey["Resolved"]()
-CATALOGUE_KEY = pytest.StashKey[list]()
-SERVER_IDENTITIES = ("localhost", "127.0.0.1", "::1")
-EMBEDDED = {"reference-ws": "ws", "reference-wss": "wss"}
-
-
-class Resolved(NamedTuple):
-    """Validated options: the targets (None = the embedded reference server) and the settings."""
-
-    targets: tuple[Target, ...] | None
-    settings: Settings
-
-    def target_ids(self) -> list[str]:
-        return list(EMBEDDED) if self.targets is None else [target.id for target in self.targets]
-
-    def scheme_of(self, target_id: str) -> str:
-        if self.targets is None:
-            return EMBEDDED[target_id]
-        return next(target.scheme for target in self.targets if target.id == target_id)
-
-    def target(self, target_id: str) -> Target:
-        return next(target for target in self.targets or () if target.id == target_id)
-
-
-def resolve(options: GatewayOptions) -> Resolved:
-    """Check every option value; raise :class:`pytest.UsageError` with one line for a bad one."""
-    from .apidef import ApiDefinitionError, load_api
-    from .runner import Settings
-    from .targets import TargetError, parse_header, parse_url, unique_ids
-
-    try:
-        timeout = float(options.timeout) if options.timeout else 5.0
-        if not 0 < timeout <= 3600:
-            raise ValueError
-    except ValueError:
-        raise pytest.UsageError(f"--gateway-timeout {options.timeout!r}: expected a number of seconds above 0") from None
-    if options.ca and not os.path.isfile(options.ca):
-        raise pytest.UsageError(f"--gateway-ca {options.ca}: no such file")
-    try:
-        targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure) for url in options.urls])
-        headers = tuple(parse_header(text) for text in options.headers)
-        api = load_api(options.api) if options.api else None
-    except (TargetError, ApiDefinitionError) as exc:
-        raise pytest.UsageError(str(exc)) from None
-    subprotocols = tuple(getattr(options, "subprotocols", ()))
-    bad = next((name for name in subprotocols if not _is_token(name)), None)
-    if bad is not None:
-        raise pytest.UsageError(f"--gateway-subprotocol {bad!r}: a subprotocol name is an HTTP token (RFC 6455 §4.1)")
-    settings = Settings(timeout=timeout, origin=options.origin, headers=headers, echo=options.echo, api=api,
-                        subprotocols=subprotocols)
-    return Resolved(tuple(targets) if targets else None, settings)
-
-
-def _is_token(name: str) -> bool:
-    """RFC 9110 §5.6.2 token: what a Sec-WebSocket-Protocol element must be."""
-    return bool(name) and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
-
-
-def resolved(config: pytest.Config) -> Resolved:
-    if RESOLVED_KEY not in config.stash:
-        config.stash[RESOLVED_KEY] = resolve(config.stash[OPTIONS_KEY])
-    return config.stash[RESOLVED_KEY]
-
-
-def catalogue(config: pytest.Config) -> list:
-    if CATALOGUE_KEY not in config.stash:
-        from .cases import CatalogueError, load_catalogue
-
-        try:
-            config.stash[CATALOGUE_KEY] = load_catalogue()
-        except CatalogueError as exc:
-            raise pytest.UsageError(f"conformance catalogue: {exc}") from None
-    return config.stash[CATALOGUE_KEY]
 
 
 # --- TLS -------------------------------------------------------------------------------------
@@ -112,10 +38,11 @@ def wsgateway_ca() -> Any:
 
 @pytest.fixture(scope="session")
 def wsgateway_server_cert(wsgateway_ca: Any) -> Any:
-    """A ``trustme.LeafCert`` for ``localhost``, ``127.0.0.1`` and ``::1``, signed by :func:`wsgateway_ca`."""
+    """A ``trustme.LeafCert`` for ``localhost``, ``127.0.0.1`` and ``::1``
+    (``reference_server.certs.DEFAULT_IDENTITIES``), signed by :func:`wsgateway_ca`."""
     from .reference_server import issue_server_cert
 
-    return issue_server_cert(wsgateway_ca, identities=SERVER_IDENTITIES)
+    return issue_server_cert(wsgateway_ca)
 
 
 @pytest.fixture(scope="session")
@@ -206,27 +133,34 @@ def wsgateway_settings(request: pytest.FixtureRequest) -> Settings:
     API definition, echo, and its subprotocols (:func:`wsgateway_subprotocols`) unless given."""
     from dataclasses import replace
 
-    found = resolved(request.config)
-    settings = found.settings
-    if found.targets is None and not settings.subprotocols:
+    settings = options.settings(request.config)
+    if not settings.embedded:
+        return settings
+    if not settings.subprotocols:
         settings = replace(settings, subprotocols=tuple(request.getfixturevalue("wsgateway_subprotocols")))
-    if found.targets is None and settings.api is None:
+    if settings.api is None:
         from .apidef import load_api
         from .reference_server.api import DEFAULT_API_PATH
 
-        return replace(settings, api=load_api(DEFAULT_API_PATH), echo=True)
+        settings = replace(settings, api=load_api(DEFAULT_API_PATH), echo=True)
     return settings
 
 
 @pytest.fixture
 def wsgateway_target(request: pytest.FixtureRequest) -> Target:
-    """The target of a conformance case (parametrized by the plugin: ``case@target`` ids)."""
-    found = resolved(request.config)
-    target_id = request.param
-    if found.targets is not None:
-        return found.target(target_id)
-    from .targets import parse_url
-
+    """The target of a conformance case (parametrized by the plugin: ``case@target`` ids); an
+    embedded target is bound to the running :func:`wsgateway_server` and its defaults."""
+    target = options.settings(request.config).target(request.param)
+    if not target.embedded:
+        return target
+    settings = request.getfixturevalue("wsgateway_settings")
     server = request.getfixturevalue("wsgateway_server")
     ca_pem = request.getfixturevalue("wsgateway_ca_pem")
-    return parse_url(server.urls[EMBEDDED[target_id]], ca_file=ca_pem, target_id=target_id)
+    bound = target.bound(server.urls[target.scheme], ca_file=ca_pem)
+    return bound.with_settings(api=target.api or settings.api, subprotocols=target.subprotocols or settings.subprotocols)
+
+
+@pytest.fixture(scope="session")
+def wsgateway_executor(request: pytest.FixtureRequest) -> SerialExecutor:
+    """The executor that runs the conformance cases (:mod:`pytest_wsgateway.executor`)."""
+    return request.config.stash[options.EXECUTOR_KEY]

@@ -4,7 +4,9 @@
 or the only process without xdist). It builds one :class:`Result` per (case, target) from
 ``pytest_runtest_logreport`` -- reading the ``wsgateway_*`` user properties the plugin puts on each
 item, so it works the same when the reports come from xdist workers -- and writes the files at
-``pytest_sessionfinish``. Every text that goes into a file passes the secret redaction again.
+``pytest_sessionfinish``. It depends on the results and the settings it is given only (never on
+the plugin or the fixtures); the reports it reads are already redacted by the plugin's report
+hook (on the worker that made them), and target URLs arrive redacted.
 
 The JSON layout is versioned (:data:`SCHEMA_VERSION`) and documented in ``docs/report-schema.md``.
 """
@@ -20,14 +22,14 @@ from typing import Any
 
 import pytest
 
+from .levels import LEVELS
+
 SCHEMA_NAME = "pytest-wsgateway-report"
 SCHEMA_VERSION = 1
 FORMATS = (".json", ".md", ".html")
-LEVELS = ("must", "should", "interop")  # the fallback; the catalogue's own list wins (see _levels)
 #: Every verdict a (case, target) can get; ``fail``, ``error`` and ``unexpected-pass`` fail the gate.
 VERDICTS = ("pass", "fail", "error", "skip", "known-failure", "unexpected-pass")
 FAILING = ("fail", "error", "unexpected-pass")
-EMBEDDED_URLS = {"reference-ws": "embedded reference server (ws://)", "reference-wss": "embedded reference server (wss://)"}
 
 
 def check_report_path(path: str) -> str:
@@ -73,13 +75,12 @@ def _skip_reason(report: pytest.TestReport) -> str:
 class GateRecorder:
     """Collects verdicts on the controller; writes reports and the baseline at session end."""
 
-    def __init__(self, config: pytest.Config, reports: tuple[str, ...], write_baseline: str | None,
-                 secrets: tuple[str, ...], targets: list[tuple[str, str]], previous: Any = None) -> None:
-        self.config = config
+    def __init__(self, reports: tuple[str, ...], write_baseline: str | None, targets: list[tuple[str, str]],
+                 case_order: list[str], previous: Any = None) -> None:
         self.reports = reports
         self.write_baseline = write_baseline
-        self.secrets = secrets
-        self.targets = targets  # (id, url) in the order of the run
+        self.targets = targets  # (id, URL as shown) in the order of the run
+        self.case_order = case_order  # the catalogue's case ids, in catalogue order
         self.previous = previous  # the Baseline given with --gateway-known-failures, if any
         self.results: dict[str, Result] = {}
         self.written: list[str] = []
@@ -104,13 +105,7 @@ class GateRecorder:
         if report.when == "teardown" and result.verdict != "pass":
             result.message = f"{result.message}\n\nteardown: {message}".strip()
             return
-        result.verdict, result.message = verdict, self.redact(message)
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "<redacted>")
-        return text
+        result.verdict, result.message = verdict, message
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -120,7 +115,7 @@ class GateRecorder:
         document = build_document(ordered, self.targets, int(exitstatus))
         for path in self.reports:
             text = render(document, os.path.splitext(path)[1].lower())
-            _write(path, self.redact(text))
+            _write(path, text)
             self.written.append(f"wsgateway: report written to {path}")
         if self.write_baseline:
             self.write_baseline_file(ordered)
@@ -137,7 +132,7 @@ class GateRecorder:
             if result.verdict not in ("fail", "known-failure"):
                 continue
             reason = result.known_failure or baseline.summarize(result.message)
-            failures.setdefault(result.case, {})[result.target] = self.redact(reason)
+            failures.setdefault(result.case, {})[result.target] = reason
         order = list(dict.fromkeys(result.case for result in ordered))
         baseline.write(self.write_baseline, baseline.dump(failures, ran, order))
         self.written.append(f"wsgateway: baseline of {len(failures)} known failure(s) written to {self.write_baseline}")
@@ -147,9 +142,7 @@ class GateRecorder:
             terminalreporter.write_line(line)
 
     def ordered(self) -> list[Result]:
-        from .fixtures import catalogue
-
-        position = {case.id: index for index, case in enumerate(catalogue(self.config))}
+        position = {case_id: index for index, case_id in enumerate(self.case_order)}
         target_position = {target_id: index for index, (target_id, _) in enumerate(self.targets)}
         return sorted(self.results.values(), key=lambda r: (target_position.get(r.target, len(target_position)),
                                                              r.target, position.get(r.case, len(position)), r.case))
@@ -195,11 +188,7 @@ def _counts(results: list[Result]) -> dict[str, int]:
 
 
 def _levels(results: list[Result]) -> list[str]:
-    try:
-        from .cases import LEVELS as catalogue_levels
-    except ImportError:  # pragma: no cover
-        catalogue_levels = LEVELS
-    return list(dict.fromkeys([*catalogue_levels, *(r.level for r in results)]))
+    return list(dict.fromkeys([*LEVELS, *(r.level for r in results)]))
 
 
 def build_document(results: list[Result], targets: list[tuple[str, str]], exit_status: int) -> dict[str, Any]:
@@ -216,7 +205,7 @@ def build_document(results: list[Result], targets: list[tuple[str, str]], exit_s
         mine = [r for r in results if r.target == target_id]
         target_entries.append({
             "id": target_id,
-            "url": known.get(target_id) or EMBEDDED_URLS.get(target_id, target_id),
+            "url": known.get(target_id) or target_id,
             "passed": not any(r.verdict in FAILING for r in mine),
             "summary": {
                 "total": _counts(mine),

@@ -1,7 +1,8 @@
 """One case against one target: build the request, exchange it, judge it, explain the verdict.
 
-:func:`run_case` is the whole flow of a case; :class:`Outcome` renders the failure message
-(expected, actual, the RFC quote and the transcript, with secret header values redacted).
+:func:`run_case` is the whole flow of a case (render -> transport -> checks); :class:`Outcome`
+renders the failure message (expected, actual, the RFC quote and the transcript), hiding secrets
+field by field as it renders (:mod:`pytest_wsgateway.redact`).
 """
 
 from __future__ import annotations
@@ -9,126 +10,108 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import checks
-from .apidef import ApiInfo
-from .cases import Case, render_request
-from .client import ConnectError, Exchange, exchange
+from .cases import REQUIREMENTS, Case, render_request
+from .exchange import ConnectError, Exchange, ExchangeError
+from .redact import Redactor
 from .targets import Target
-
-REDACTED = "<redacted>"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the user told the suite, beyond the targets (see the plugin's ``--gateway-*`` options)."""
-
-    timeout: float = 5.0
-    origin: str | None = None
-    #: (name, value) pairs from --gateway-header; the values are secrets, so never in the repr.
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    echo: bool = False
-    api: ApiInfo | None = None
-    #: --gateway-subprotocol: the subprotocol(s) the API speaks, the first one used for ``{subprotocol}``.
-    subprotocols: tuple[str, ...] = ()
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Values never to print: those of every --gateway-header (they carry client ids and tokens)."""
-        return tuple(value for _, value in self.headers if value)
-
-    def extra_headers(self) -> tuple[tuple[str, str], ...]:
-        origin = (("Origin", self.origin),) if self.origin else ()
-        return origin + self.headers
+from .transport import transport_for
 
 
 @dataclass
 class Outcome:
+    """The verdict of one case on one target, with what it takes to explain it."""
+
     case: Case
     target: Target
-    request: bytes = field(repr=False)  # carries the --gateway-header values
+    request: bytes = field(repr=False)  # carries the target's header values
     exchange: Exchange | None = field(default=None, repr=False)
     findings: list[checks.Finding] = field(default_factory=list)
-    connect_error: str | None = None
+    connect_error: ExchangeError | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def passed(self) -> bool:
         return self.connect_error is None and not self.findings
 
+    @property
+    def redactor(self) -> Redactor:
+        return Redactor(self.secrets or self.target.secrets, (name for name, _ in self.target.headers))
+
     def summary(self) -> str:
         """One line: why the case failed."""
         if self.connect_error:
-            return f"{self.case.id}: {self.connect_error}"
+            return self.redact(f"{self.case.id}: {self.connect_error}")
         first = self.findings[0]
         return self.redact(f"{self.case.id}: expected {first.expected}; got {first.actual}")
 
     def message(self) -> str:
         """The failure explanation: requirement, expected, actual, RFC quote, transcript."""
+        hide = self.redactor
         if self.connect_error:
-            return self.redact(f"[{self.case.level}] {self.case.id} @ {self.target.url}: {self.connect_error}")
-        lines = [f"[{self.case.level}] {self.case.id}: {self.case.title}", f"target: {self.target.url}"]
+            return f"[{self.case.level}] {self.case.id} @ {hide.url(self.target.url)}: {hide.text(str(self.connect_error))}"
+        lines = [f"[{self.case.level}] {self.case.id}: {self.case.title}", f"target: {hide.url(self.target.url)}"]
         for finding in self.findings:
-            lines += [f"requirement: {finding.requirement}", f"  expected: {finding.expected}", f"  actual:   {finding.actual}"]
+            lines += [f"requirement: {finding.requirement}", f"  expected: {hide.text(finding.expected)}",
+                      f"  actual:   {hide.text(finding.actual)}"]
         lines += [f"{self.case.rfc}: \"{self.case.quote}\"", "", self.transcript()]
-        return self.redact("\n".join(lines))
+        return "\n".join(lines)
 
     def transcript(self) -> str:
-        lines = ["--- request ---", _show(self.request)]
+        """The request and the response as seen on the wire, secrets hidden."""
+        hide = self.redactor
+        lines = ["--- request ---", hide.head(self.request)]
         if self.exchange is not None:
-            lines += ["--- response ---", _show(self.exchange.response_head) or "(nothing)"]
+            lines += ["--- response ---", hide.head(self.exchange.response_head) or "(nothing)"]
             if self.exchange.error:
-                lines.append(f"({self.exchange.error})")
+                lines.append(f"({hide.text(str(self.exchange.error))})")
             if self.exchange.early:
-                lines.append(f"(then {len(self.exchange.early)} bytes: {self.exchange.early[:80]!r})")
+                lines.append(hide.text(f"(then {len(self.exchange.early)} bytes: {self.exchange.early[:80]!r})"))
             if self.exchange.sent or self.exchange.frames or self.exchange.frame_error:
                 lines.append("--- after the 101 ---")
                 lines += [f"> {sent}" for sent in self.exchange.sent]
                 lines += [f"< {frame.describe()}" for frame in self.exchange.frames]
                 if self.exchange.frame_error:
-                    lines.append(f"({self.exchange.frame_error})")
+                    lines.append(f"({hide.text(str(self.exchange.frame_error))})")
         return "\n".join(lines)
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        """Free text with this outcome's secrets hidden (:meth:`Redactor.text`)."""
+        return self.redactor.text(text)
 
 
-def _show(data: bytes) -> str:
-    return data.decode("latin-1").replace("\r\n", "\n").rstrip("\n")
-
-
-def unmet_requirement(case: Case, target: Target, settings: Settings) -> str | None:
-    """Why ``case`` cannot run against ``target`` with ``settings`` (a skip reason), or None."""
-    from .cases import REQUIREMENTS
-
-    available = {"echo": settings.echo, "api": settings.api is not None, "verified-tls": not target.insecure,
-                 "subprotocol": bool(settings.subprotocols)}
+def unmet_requirement(case: Case, target: Target) -> str | None:
+    """Why ``case`` cannot run against ``target`` (a skip reason), or None."""
+    available = {"echo": target.echo, "api": target.api is not None, "verified-tls": not target.insecure,
+                 "subprotocol": bool(target.subprotocols)}
     return next((REQUIREMENTS[name] for name in case.requires if not available[name]), None)
 
 
-def run_case(case: Case, target: Target, settings: Settings) -> Outcome:
-    """Send the case's request to ``target``, run its after-101 steps, and evaluate its checks."""
+def render(case: Case, target: Target) -> bytes:
+    """The request bytes ``case`` sends to ``target`` (pure)."""
     request, _ = render_request(case.request, host=target.host_header, resource=target.resource, path=target.path,
-                                secure=target.secure, extra_headers=settings.extra_headers(),
-                                subprotocol=settings.subprotocols[0] if settings.subprotocols else "")
-    outcome = Outcome(case, target, request, secrets=settings.secrets)
-    context = checks.Context(scheme=target.scheme, path=target.path, api=settings.api, insecure=target.insecure,
-                              subprotocols=settings.subprotocols)
-    if _network_free(case):
-        outcome.findings = checks.evaluate(case.expect, request, Exchange(request=request), context)
+                                secure=target.secure, extra_headers=target.extra_headers(),
+                                subprotocol=target.subprotocols[0] if target.subprotocols else "")
+    return request
+
+
+def judge(case: Case, target: Target, request: bytes, exchange: Exchange) -> list[checks.Finding]:
+    """The case's checks on what happened (pure)."""
+    context = checks.Context(scheme=target.scheme, path=target.path, api=target.api, insecure=target.insecure,
+                             subprotocols=target.subprotocols)
+    return checks.evaluate(case.expect, request, exchange, context)
+
+
+def run_case(case: Case, target: Target) -> Outcome:
+    """Send the case's request to ``target``, run its after-101 steps, and evaluate its checks."""
+    request = render(case, target)
+    outcome = Outcome(case, target, request)
+    if checks.offline(name for name, _ in case.expect):
+        outcome.findings = judge(case, target, request, Exchange(request=request))
         return outcome
     try:
-        outcome.exchange = exchange(target, request, timeout=settings.timeout, steps=case.after)
+        outcome.exchange = transport_for(target).exchange(target, request, steps=case.after, timeout=target.timeout)
     except ConnectError as exc:
-        outcome.connect_error = str(exc)
+        outcome.connect_error = exc.error
         return outcome
-    outcome.findings = checks.evaluate(case.expect, request, outcome.exchange, context)
+    outcome.findings = judge(case, target, request, outcome.exchange)
     return outcome
-
-
-_OFFLINE_CHECKS = {"api_lists_scheme", "api_declares_path"}
-
-
-def _network_free(case: Case) -> bool:
-    """Cases that judge only the API definition need no connection."""
-    return all(name in _OFFLINE_CHECKS for name, _ in case.expect)

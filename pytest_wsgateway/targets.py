@@ -1,15 +1,23 @@
-"""What the suite is pointed at: a WebSocket URL plus how to trust it. Pure; no I/O.
+"""What the suite is pointed at: a WebSocket endpoint, how to trust it, and its own settings. Pure.
 
-A :class:`Target` is built from ``--gateway-url`` (or from the embedded reference server) and
-carries everything the client needs to reach it. Bad input raises :class:`TargetError` with one
-line that names the option and the problem.
+A :class:`Target` is built from ``--gateway-url`` (:func:`parse_url`) or is one of the
+:data:`EMBEDDED_TARGETS` (the reference server, bound to its address when the server runs). It
+carries everything a case needs about its endpoint: the address, the TLS trust, and the
+per-target settings (headers, origin, subprotocols, echo, API definition, timeout) whose
+defaults come from the command line. Bad input raises :class:`TargetError` with one line that
+names the option and the problem.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .apidef import ApiInfo
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
 
@@ -20,11 +28,17 @@ class TargetError(ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    """One WebSocket endpoint to test.
+    """One WebSocket endpoint to test, with its own settings.
 
     ``resource`` is the RFC 6455 §3 /resource name/: the path plus any query, as sent in the
     request line. ``host_header`` is the RFC 6455 §4.1 Host value: the host, plus ``:port`` when
     the port is not the scheme's default. ``ca_file`` and ``insecure`` only matter for ``wss``.
+
+    Per-target settings: ``headers`` ((name, value) pairs sent with every handshake; the values
+    are secrets, never in the repr), ``origin``, ``subprotocols`` (the API speaks these, the first
+    fills ``{subprotocol}``), ``echo`` (the endpoint echoes messages), ``api`` (its OpenAPI 2.0
+    definition), ``timeout`` (seconds per network step). ``embedded`` marks the reference
+    server's targets, whose address is known only once the server runs (:meth:`bound`).
     """
 
     id: str
@@ -34,6 +48,13 @@ class Target:
     resource: str
     ca_file: str | None = None
     insecure: bool = False
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    origin: str | None = None
+    subprotocols: tuple[str, ...] = ()
+    echo: bool = False
+    api: ApiInfo | None = None
+    timeout: float = 5.0
+    embedded: bool = False
 
     @property
     def secure(self) -> bool:
@@ -52,9 +73,45 @@ class Target:
     def path(self) -> str:
         return self.resource.partition("?")[0]
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values never to print: those of every header set for this target."""
+        return tuple(value for _, value in self.headers if value)
 
-def parse_url(url: str, *, ca_file: str | None = None, insecure: bool = False, target_id: str | None = None) -> Target:
-    """Build a :class:`Target` from a ``ws://`` or ``wss://`` URL; raise :class:`TargetError` if unusable."""
+    def extra_headers(self) -> tuple[tuple[str, str], ...]:
+        """Origin (if set), then the target's headers: what every handshake request adds."""
+        origin = (("Origin", self.origin),) if self.origin else ()
+        return origin + self.headers
+
+    def with_settings(self, **settings: object) -> Target:
+        """A copy with other settings (any field but the address)."""
+        return dataclasses.replace(self, **settings)
+
+    def bound(self, url: str, *, ca_file: str | None = None) -> Target:
+        """This target at the address of ``url`` (for an embedded target once its server runs)."""
+        address = parse_url(url)
+        return dataclasses.replace(self, host=address.host, port=address.port, resource=address.resource,
+                                   ca_file=ca_file if self.secure else None)
+
+
+#: The reference server's two listeners: the targets when no URL is given. Their address is
+#: filled in by :meth:`Target.bound` when the server runs; as the picture of correct they echo,
+#: serve the shipped API definition and speak the server's subprotocols (see the fixtures).
+EMBEDDED_TARGETS = (
+    Target("reference-ws", "ws", "127.0.0.1", 0, "/", echo=True, embedded=True),
+    Target("reference-wss", "wss", "127.0.0.1", 0, "/", echo=True, embedded=True),
+)
+#: How reports name an embedded target (its address changes every run).
+EMBEDDED_DESCRIPTIONS = {"reference-ws": "embedded reference server (ws://)",
+                         "reference-wss": "embedded reference server (wss://)"}
+
+
+def parse_url(url: str, *, target_id: str | None = None, **settings: object) -> Target:
+    """Build a :class:`Target` from a ``ws://`` or ``wss://`` URL; raise :class:`TargetError` if unusable.
+
+    ``settings`` are further :class:`Target` fields (``ca_file``, ``insecure``, ``headers``,
+    ``echo``…); ``ca_file`` is dropped for ``ws://``.
+    """
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -71,7 +128,9 @@ def parse_url(url: str, *, ca_file: str | None = None, insecure: bool = False, t
         raise TargetError(f"--gateway-url {url!r}: a WebSocket URI must not have a fragment (RFC 6455 §3)")
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     port = port or DEFAULT_PORTS[scheme]
-    target = Target("", scheme, parts.hostname, port, resource, ca_file if scheme == "wss" else None, insecure)
+    if scheme != "wss":
+        settings["ca_file"] = None
+    target = Target("", scheme, parts.hostname, port, resource, **settings)  # type: ignore[arg-type]
     return _with_id(target, target_id)
 
 
@@ -79,7 +138,7 @@ def _with_id(target: Target, target_id: str | None) -> Target:
     if target_id is None:
         readable = f"{target.scheme}-{target.host_header}{target.path}"
         target_id = re.sub(r"[^A-Za-z0-9.:_-]+", "-", readable).strip("-")
-    return Target(target_id, target.scheme, target.host, target.port, target.resource, target.ca_file, target.insecure)
+    return dataclasses.replace(target, id=target_id)
 
 
 def unique_ids(targets: list[Target]) -> list[Target]:
@@ -95,6 +154,11 @@ def unique_ids(targets: list[Target]) -> list[Target]:
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
+def is_token(name: str) -> bool:
+    """RFC 9110 §5.6.2 token (a header name, a Sec-WebSocket-Protocol element)."""
+    return bool(_TOKEN.match(name))
+
+
 def parse_header(text: str) -> tuple[str, str]:
     """Parse ``"Name: value"`` from ``--gateway-header``; the name must be an RFC 9110 token."""
     name, colon, value = text.partition(":")
@@ -103,7 +167,7 @@ def parse_header(text: str) -> tuple[str, str]:
     # be told apart, so show neither.
     if not colon:
         raise TargetError("--gateway-header: expected 'Name: value' (the text is not shown: it may hold a secret)")
-    if not _TOKEN.match(name):
+    if not is_token(name):
         raise TargetError(f"--gateway-header {name[:40]!r}: not a valid header name (RFC 9110 §5.1 token)")
     if any(ch in value for ch in "\r\n\0"):
         raise TargetError(f"--gateway-header {name!r}: the value must not contain CR, LF or NUL")

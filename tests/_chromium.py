@@ -39,7 +39,6 @@ from pytest_wsgateway.reference_server import (
     server_ssl_context,
     write_ca_pem,
 )
-from pytest_wsgateway.runner import Settings
 from pytest_wsgateway.targets import parse_url
 
 TIMEOUT = 2.0  # seconds: the page's limit per WebSocket and the suite's per network step
@@ -49,7 +48,6 @@ OFFERS: dict[str, tuple[str, ...]] = {
     f"[{SUBPROTOCOL}, x-wsgateway-unknown]": (SUBPROTOCOL, "x-wsgateway-unknown"),
     "[x-wsgateway-unknown-1, x-wsgateway-unknown-2]": ("x-wsgateway-unknown-1", "x-wsgateway-unknown-2"),
 }
-SETTINGS = Settings(timeout=TIMEOUT, subprotocols=(SUBPROTOCOL,))
 
 
 def chromium() -> str | None:
@@ -236,7 +234,8 @@ def run_agreement(directory: Path | None = None, gateways: bool = True) -> list[
 
 
 def _verdict(target: AgreementTarget, offer: tuple[str, ...], ca_pem: str) -> browser.Verdict:
-    return browser.client_verdict(parse_url(target.url, ca_file=ca_pem, target_id=target.name), SETTINGS, offer)
+    return browser.client_verdict(parse_url(target.url, ca_file=ca_pem, target_id=target.name, timeout=TIMEOUT,
+                                          subprotocols=(SUBPROTOCOL,)), offer)
 
 
 def render(rows: list[Row], chromium_version: str) -> str:

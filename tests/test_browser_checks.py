@@ -4,7 +4,7 @@ import pytest
 
 from pytest_wsgateway import checks
 from pytest_wsgateway.browser import find_chromium, verdict_case
-from pytest_wsgateway.client import Exchange
+from pytest_wsgateway.exchange import Exchange
 from pytest_wsgateway.handshake import accept_for, build_request, parse_response_head
 
 pytest_plugins = ["pytester"]

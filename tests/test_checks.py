@@ -4,7 +4,7 @@ import pytest
 
 from pytest_wsgateway import checks, frames
 from pytest_wsgateway.apidef import ApiInfo
-from pytest_wsgateway.client import Exchange, TlsInfo
+from pytest_wsgateway.exchange import Exchange, ExchangeError, TlsInfo
 from pytest_wsgateway.handshake import accept_for, build_request, parse_response_head
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -148,7 +148,7 @@ def test_after_upgrade_checks_read_the_frames():
     expect = (("pong_answers_ping", {"payload": "p"}), ("close_answered", {}), ("server_closes_tcp", {}),
               ("server_frames_unmasked", {}))
     assert checks.evaluate(expect, req, ok, CONTEXT) == []
-    silent = answer(req, GOOD_101, frame_error="no answer to the ping frame within 5 s")
+    silent = answer(req, GOOD_101, frame_error=ExchangeError("timeout", "no answer to the ping frame within 5 s"))
     findings = checks.evaluate(expect[:2], req, silent, CONTEXT)
     assert len(findings) == 2 and "no answer to the ping frame" in findings[0].actual
     masked = answer(req, GOOD_101, frames=[frames.Frame(frames.PONG, b"p", masked=True)])

@@ -52,7 +52,8 @@ def test_secrets_stay_out_of_terminal_junit_reports_baseline_and_tracebacks(pyte
 
 def test_reprs_hold_no_header_values():
     from pytest_wsgateway.cases import load_catalogue
-    from pytest_wsgateway.runner import Outcome, Settings
+    from pytest_wsgateway.runner import Outcome
+    from pytest_wsgateway.settings import Settings
     from pytest_wsgateway.targets import parse_url
 
     settings = Settings(headers=(("X-Api-Key", SECRET),), origin="https://app.example")

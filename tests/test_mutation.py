@@ -35,7 +35,7 @@ from pytest_wsgateway.reference_server import (
     write_ca_pem,
 )
 from pytest_wsgateway.reference_server.api import DEFAULT_API_PATH
-from pytest_wsgateway.runner import Outcome, Settings, run_case
+from pytest_wsgateway.runner import Outcome, run_case
 from pytest_wsgateway.targets import parse_url
 
 pytest_plugins = ["pytester"]
@@ -44,7 +44,7 @@ pytest_plugins = ["pytester"]
 TIMEOUT = 1.0
 #: Everything a case may require is provided, so no case is skipped: echo (the server echoes), the
 #: API definition it serves, the subprotocol it speaks, and (wss) a verified certificate.
-SETTINGS = Settings(timeout=TIMEOUT, echo=True, api=load_api(str(DEFAULT_API_PATH)), subprotocols=("chat",))
+SETTINGS = {"timeout": TIMEOUT, "echo": True, "api": load_api(str(DEFAULT_API_PATH)), "subprotocols": ("chat",)}
 PROVIDED = {"echo", "api", "subprotocol", "verified-tls"}
 PROFILES = faults.names()
 
@@ -70,9 +70,9 @@ def run_against(name: str | None) -> dict[str, Outcome]:
     assert not unknown, f"new case requirement(s) {unknown}: tell test_mutation whether SETTINGS provides them"
     config = ServerConfig(schemes=("ws",), subprotocols=("chat",), fault=server_fault(name))
     with ReferenceServer(config) as server:
-        target = parse_url(server.urls["ws"])
+        target = parse_url(server.urls["ws"], **SETTINGS)
         with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
-            outcomes = list(pool.map(lambda case: run_case(case, target, SETTINGS), cases))
+            outcomes = list(pool.map(lambda case: run_case(case, target), cases))
     return {outcome.case.id: outcome for outcome in outcomes}
 
 

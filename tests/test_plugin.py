@@ -120,7 +120,7 @@ def test_console_script_turns_urls_into_gateway_url():
 
 def test_plugin_can_be_disabled_and_loads_nothing_heavy():
     code = ("import sys, pytest_wsgateway.plugin; "
-            "heavy = {'yaml', 'trustme', 'websockets', 'ssl', 'pytest_wsgateway.client'} & set(sys.modules); "
+            "heavy = {'yaml', 'trustme', 'websockets', 'ssl', 'pytest_wsgateway.http1'} & set(sys.modules); "
             "print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert out.strip() == "[]"

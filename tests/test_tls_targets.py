@@ -3,7 +3,7 @@
 import pytest
 
 from pytest_wsgateway.cases import load_catalogue
-from pytest_wsgateway.client import ConnectError, exchange
+from pytest_wsgateway.http1 import ConnectError, exchange
 from pytest_wsgateway.handshake import build_request
 from pytest_wsgateway.targets import parse_url
 

@@ -27,7 +27,7 @@ from pytest_wsgateway.reference_server import (
     server_ssl_context,
     write_ca_pem,
 )
-from pytest_wsgateway.runner import Settings, run_case
+from pytest_wsgateway.runner import run_case
 from pytest_wsgateway.targets import parse_url
 
 
@@ -112,7 +112,7 @@ def check_agreement(row: Row, ca) -> None:
     with ReferenceServer(config) as server:
         url = server.urls["wss"]
         client = websocat(url, ca_file)
-        outcome = run_case(CASES[row.case], parse_url(url, ca_file=ca_file), Settings(timeout=2.0, echo=True))
+        outcome = run_case(CASES[row.case], parse_url(url, ca_file=ca_file, timeout=2.0, echo=True))
 
     if row.refusal is None:
         assert "Connected to ws" in client.stderr, client.stderr

@@ -1,10 +1,13 @@
-"""The only module that touches the network: connect (TCP, TLS with SNI and ALPN), send, read.
+"""The HTTP/1.1 transport (RFC 6455 §4 over TCP, TLS for ``wss``): the only code that opens sockets.
 
-Every read runs against a deadline, so a target that never answers, trickles bytes or sends an
-endless head ends the exchange within ``timeout`` seconds per step. Trouble reaching the target
-(DNS, TCP connect, TLS handshake) raises :class:`ConnectError` with one readable line; trouble
-after the request is sent is recorded in the :class:`Exchange` for the checks to judge, because
-"the gateway reset the connection" is a legitimate answer to a malformed request.
+Connect (TCP, TLS with SNI and ALPN ``http/1.1``), send the request, read the response head,
+then run the case's after-101 steps. Every read runs against a deadline, so a target that never
+answers, trickles bytes or sends an endless head ends the exchange within ``timeout`` seconds per
+step. Trouble reaching the target (DNS, TCP connect, TLS handshake) raises
+:class:`~pytest_wsgateway.exchange.ConnectError` with one readable line; trouble after the
+request is sent is recorded in the :class:`~pytest_wsgateway.exchange.Exchange` (a typed
+:class:`~pytest_wsgateway.exchange.ExchangeError`) for the checks to judge, because "the gateway
+reset the connection" is a legitimate answer to a malformed request.
 """
 
 from __future__ import annotations
@@ -16,48 +19,11 @@ import time
 from dataclasses import dataclass, field
 
 from . import frames as wsframes
-from .handshake import MAX_HEAD_BYTES, MalformedMessage, Response, head_end, parse_response_head
+from .exchange import ConnectError, Exchange, ExchangeError, TlsInfo
+from .handshake import MAX_HEAD_BYTES, MalformedMessage, head_end, parse_response_head
 from .targets import Target
 
-
-class ConnectError(Exception):
-    """The target could not be reached: the message is one line, fit for a test failure."""
-
-
-@dataclass(frozen=True)
-class TlsInfo:
-    version: str | None
-    alpn: str | None
-    cipher: str | None
-    server_hostname: str | None
-    verified: bool
-
-
-@dataclass
-class Exchange:
-    """What happened on one connection: the bytes both ways and what went wrong, if anything.
-
-    ``response_head`` holds the raw head bytes (or whatever arrived before the error);
-    ``early`` the bytes that arrived after the head in the same reads (RFC 6455 frames, for a
-    101). ``frames`` are the frames read back after the 101, in order, and ``sent`` the frames
-    the client sent after the 101 (described for the transcript).
-    """
-
-    request: bytes
-    response_head: bytes = b""
-    response: Response | None = None
-    early: bytes = b""
-    error: str | None = None
-    tls: TlsInfo | None = None
-    frames: list[wsframes.Frame] = field(default_factory=list)
-    sent: list[str] = field(default_factory=list)
-    frame_error: str | None = None
-    closed_by_peer: bool = False
-
-
-@dataclass(frozen=True)
-class ClientSettings:
-    timeout: float = 5.0
+__all__ = ["Http1Transport", "ConnectError", "connect", "exchange", "ssl_context_for", "MAX_TUNNEL_BYTES"]
 
 
 _CONTEXTS: dict[tuple, ssl.SSLContext] = {}
@@ -86,7 +52,7 @@ def _new_ssl_context(target: Target) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=target.ca_file)
     except (OSError, ssl.SSLError) as exc:
-        raise ConnectError(f"cannot load the CA file {target.ca_file}: {exc}") from None
+        raise ConnectError("ca-file", f"cannot load the CA file {target.ca_file}: {exc}") from None
     if target.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -100,11 +66,11 @@ def connect(target: Target, timeout: float, context: ssl.SSLContext | None = Non
     try:
         sock = socket.create_connection((target.host, target.port), timeout=timeout)
     except socket.gaierror as exc:
-        raise ConnectError(f"cannot resolve host {target.host!r}: {exc.strerror}") from None
+        raise ConnectError("resolve", f"cannot resolve host {target.host!r}: {exc.strerror}") from None
     except TimeoutError:
-        raise ConnectError(f"no TCP connection to {where} within {timeout:g} s") from None
+        raise ConnectError("connect-timeout", f"no TCP connection to {where} within {timeout:g} s") from None
     except OSError as exc:
-        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+        raise ConnectError("connect", f"cannot connect to {where}: {exc.strerror or exc}") from None
     try:
         # Small writes go out at once: without this, a TLS 1.3 request written right after the
         # client Finished waits for the server's delayed ACK (~40 ms) when the server sends no
@@ -120,14 +86,14 @@ def connect(target: Target, timeout: float, context: ssl.SSLContext | None = Non
         return context.wrap_socket(sock, server_hostname=target.host)
     except ssl.SSLCertVerificationError as exc:
         sock.close()
-        raise ConnectError(f"TLS certificate of {where} rejected: {exc.verify_message}") from None
+        raise ConnectError("tls-certificate", f"TLS certificate of {where} rejected: {exc.verify_message}") from None
     except TimeoutError:  # before OSError: TimeoutError is one
         sock.close()
-        raise ConnectError(f"TLS handshake with {where} did not finish within {timeout:g} s") from None
+        raise ConnectError("tls-timeout", f"TLS handshake with {where} did not finish within {timeout:g} s") from None
     except (ssl.SSLError, OSError) as exc:
         sock.close()
         reason = getattr(exc, "reason", None) or exc.strerror or str(exc) or type(exc).__name__
-        raise ConnectError(f"TLS handshake with {where} failed: {_one_line(str(reason))}") from None
+        raise ConnectError("tls", f"TLS handshake with {where} failed: {_one_line(str(reason))}") from None
 
 
 def _tls_info(sock: socket.socket) -> TlsInfo | None:
@@ -162,12 +128,15 @@ class _Reader:
         return data
 
 
-def _describe_os_error(exc: OSError) -> str:
+def _os_error(exc: OSError, before: str = "") -> ExchangeError:
+    """The typed error for a socket error, its message prefixed with ``before``."""
     if isinstance(exc, ConnectionResetError):
-        return "connection reset by the target"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {_one_line(str(exc.reason or exc))}"
-    return _one_line(exc.strerror or str(exc) or type(exc).__name__)
+        kind, text = "reset", "connection reset by the target"
+    elif isinstance(exc, ssl.SSLError):
+        kind, text = "tls", f"TLS error: {_one_line(str(exc.reason or exc))}"
+    else:
+        kind, text = "io", _one_line(exc.strerror or str(exc) or type(exc).__name__)
+    return ExchangeError(kind, before + text)
 
 
 def _one_line(text: str) -> str:
@@ -204,7 +173,7 @@ def exchange(
             sock.settimeout(timeout)
             sock.sendall(request)
         except OSError as exc:
-            result.error = f"sending the request failed: {_describe_os_error(exc)}"
+            result.error = _os_error(exc, "sending the request failed: ")
             return result
         _read_head(reader, result, time.monotonic() + timeout, timeout)
         if result.response is not None and result.response.status == 101:
@@ -220,33 +189,34 @@ def _read_head(reader: _Reader, result: Exchange, deadline: float, timeout: floa
     try:
         while (end := head_end(buffer)) < 0:
             if len(buffer) > MAX_HEAD_BYTES:
-                result.error = f"the response head exceeds {MAX_HEAD_BYTES} bytes without ending"
+                result.error = ExchangeError("oversized", f"the response head exceeds {MAX_HEAD_BYTES} bytes without ending")
                 result.response_head = buffer[:MAX_HEAD_BYTES]
                 return
             data = reader.recv(deadline)
             if not data:
-                result.error = (
+                result.error = ExchangeError("closed", (
                     "the target closed the connection without a response"
                     if not buffer
                     else "the target closed the connection in the middle of the response head"
-                )
+                ))
                 result.closed_by_peer = True
                 result.response_head = buffer
                 return
             buffer += data
     except TimeoutError:
-        result.error = f"no complete response head within {timeout:g} s ({len(buffer)} bytes received)"
+        result.error = ExchangeError(
+            "timeout", f"no complete response head within {timeout:g} s ({len(buffer)} bytes received)")
         result.response_head = buffer
         return
     except OSError as exc:
-        result.error = _describe_os_error(exc)
+        result.error = _os_error(exc)
         result.response_head = buffer
         return
     result.response_head, result.early = buffer[:end], buffer[end:]
     try:
         result.response = parse_response_head(result.response_head)
     except MalformedMessage as exc:
-        result.error = f"the response is not HTTP: {exc}"
+        result.error = ExchangeError("not-http", f"the response is not HTTP: {exc}")
 
 
 _OPCODES = {"ping": wsframes.PING, "close": wsframes.CLOSE, "text": wsframes.TEXT, "binary": wsframes.BINARY}
@@ -267,7 +237,7 @@ def _run_steps(reader: _Reader, result: Exchange, steps: tuple[tuple[str, bytes]
     try:
         received, pending = wsframes.decode(result.early)
     except wsframes.FrameError as exc:
-        result.frame_error = f"the bytes after the 101 are not frames: {exc}"
+        result.frame_error = ExchangeError("not-frames", f"the bytes after the 101 are not frames: {exc}")
         return
     result.frames.extend(received)
     tunnel_bytes = len(result.early)
@@ -278,7 +248,7 @@ def _run_steps(reader: _Reader, result: Exchange, steps: tuple[tuple[str, bytes]
             reader.sock.settimeout(timeout)
             reader.sock.sendall(wsframes.encode(_OPCODES[action], payload))
         except OSError as exc:
-            result.frame_error = f"sending a {action} frame failed: {_describe_os_error(exc)}"
+            result.frame_error = _os_error(exc, f"sending a {action} frame failed: ")
             return
         result.sent.append(f"{action} frame ({len(payload)} bytes)")
         deadline = time.monotonic() + timeout
@@ -287,26 +257,28 @@ def _run_steps(reader: _Reader, result: Exchange, steps: tuple[tuple[str, bytes]
             try:
                 data = reader.recv(deadline)
             except TimeoutError:
-                result.frame_error = f"no answer to the {action} frame within {timeout:g} s"
+                result.frame_error = ExchangeError("timeout", f"no answer to the {action} frame within {timeout:g} s")
                 return
             except OSError as exc:
-                result.frame_error = f"reading after the {action} frame failed: {_describe_os_error(exc)}"
+                result.frame_error = _os_error(exc, f"reading after the {action} frame failed: ")
                 return
             if not data:
                 result.closed_by_peer = True
-                result.frame_error = f"the target closed the connection without answering the {action} frame"
+                result.frame_error = ExchangeError(
+                    "closed", f"the target closed the connection without answering the {action} frame")
                 return
             try:
                 received, pending = wsframes.decode(pending + data)
             except wsframes.FrameError as exc:
-                result.frame_error = f"the answer to the {action} frame is not a valid frame: {exc}"
+                result.frame_error = ExchangeError(
+                    "not-frames", f"the answer to the {action} frame is not a valid frame: {exc}")
                 return
             result.frames.extend(received)
             tunnel_bytes += len(data)
             if tunnel_bytes > MAX_TUNNEL_BYTES and not any(_answered(action, f) for f in received):
-                result.frame_error = (
+                result.frame_error = ExchangeError("oversized", (
                     f"more than {MAX_TUNNEL_BYTES} bytes after the 101 without an answer to the {action} frame"
-                )
+                ))
                 return
     if any(f.opcode == wsframes.CLOSE for f in result.frames):
         _await_eof(reader, result, time.monotonic() + timeout)
@@ -330,3 +302,13 @@ def _await_eof(reader: _Reader, result: Exchange, deadline: float) -> None:
         result.closed_by_peer = True
     except (TimeoutError, OSError):
         pass
+
+
+class Http1Transport:
+    """RFC 6455 §4 over HTTP/1.1: the :class:`~pytest_wsgateway.transport.Transport` for ``ws``/``wss``."""
+
+    name = "http/1.1"
+
+    def exchange(self, target: Target, request: bytes, *, steps: tuple[tuple[str, bytes], ...] = (),
+                 timeout: float = 5.0) -> Exchange:
+        return exchange(target, request, timeout=timeout, steps=steps)

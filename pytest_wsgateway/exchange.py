@@ -1,0 +1,91 @@
+"""The exchange record, sans-I/O: what happened on one connection, as plain data.
+
+A transport (:mod:`pytest_wsgateway.transport`) fills it in; the checks
+(:mod:`pytest_wsgateway.checks`) read it. Nothing here opens a socket, so the pure layer
+(handshake, frames, cases, checks, this record) can be imported and tested without the network.
+
+Trouble is typed: an :class:`ExchangeError` has a ``kind`` (one of :data:`ERROR_KINDS`) and a
+one-line ``message`` (what a failure shows). Trouble reaching the target at all (DNS, TCP, TLS) is
+raised by the transport as :class:`ConnectError`, carrying the same kind of record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import frames as wsframes
+from .handshake import Response
+
+#: What an :class:`ExchangeError` can be about.
+#:
+#: * before the request: ``resolve`` (DNS), ``connect`` (TCP refused or unreachable),
+#:   ``connect-timeout``, ``ca-file`` (the CA file cannot be loaded), ``tls-certificate``
+#:   (verification failed), ``tls-timeout``, ``tls`` (any other TLS handshake failure);
+#: * after it: ``send`` (writing failed), ``closed`` (EOF before the answer), ``reset``,
+#:   ``timeout`` (no answer within the step's deadline), ``oversized`` (the answer exceeds a cap),
+#:   ``not-http`` (the response head does not parse), ``not-frames`` (bytes after the 101 are
+#:   not RFC 6455 frames), ``io`` (any other socket error).
+ERROR_KINDS = ("resolve", "connect", "connect-timeout", "ca-file", "tls-certificate", "tls-timeout", "tls",
+               "send", "closed", "reset", "timeout", "oversized", "not-http", "not-frames", "io")
+
+
+@dataclass(frozen=True)
+class ExchangeError:
+    """One thing that went wrong: ``kind`` (see :data:`ERROR_KINDS`) and a one-line ``message``."""
+
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConnectError(Exception):
+    """The target could not be reached (DNS, TCP, TLS): ``str(exc)`` is one readable line.
+
+    ``exc.error`` is the typed :class:`ExchangeError`.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.error = ExchangeError(kind, message)
+
+
+@dataclass(frozen=True)
+class TlsInfo:
+    """The TLS facts of a ``wss://`` connection (RFC 6455 §4.1 step 5)."""
+
+    version: str | None
+    alpn: str | None
+    cipher: str | None
+    server_hostname: str | None
+    verified: bool
+
+
+@dataclass
+class Exchange:
+    """What happened on one connection: the bytes both ways and what went wrong, if anything.
+
+    ``request`` is the request as sent; ``response_head`` the raw head bytes (or whatever arrived
+    before the error) and ``response`` its parse; ``early`` the bytes that arrived after the head
+    in the same reads (RFC 6455 frames, for a 101). ``frames`` are the frames read back after the
+    101, in order, and ``sent`` the frames the client sent after the 101 (described for the
+    transcript). ``error`` is trouble getting the response head, ``frame_error`` trouble after the
+    101; ``closed_by_peer`` says the target closed the TCP connection.
+    """
+
+    request: bytes
+    response_head: bytes = b""
+    response: Response | None = None
+    early: bytes = b""
+    error: ExchangeError | None = None
+    tls: TlsInfo | None = None
+    frames: list[wsframes.Frame] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    frame_error: ExchangeError | None = None
+    closed_by_peer: bool = False
+
+    @property
+    def upgraded(self) -> bool:
+        """Whether the target answered 101 Switching Protocols."""
+        return self.response is not None and self.response.status == 101

@@ -1,0 +1,205 @@
+"""The options layer: the option table, command line / environment / ini precedence, validation.
+
+:func:`add_options` declares every ``--gateway-*`` option (each with an ini key and an
+environment variable); :func:`read_options` reads them as given (strings, cheap: this runs in
+every pytest process); :func:`resolve` validates them into a frozen
+:class:`~pytest_wsgateway.settings.Settings` holding real
+:class:`~pytest_wsgateway.targets.Target` records, or raises :class:`pytest.UsageError` with one
+line. The command line wins, then the environment, then the ini file.
+
+Only pytest and the standard library are imported at module level: the plugin imports this
+module at start-up.
+
+PYTEST_DONT_REWRITE: no assertions here, so pytest need not rewrite (and recompile) this module.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, NamedTuple
+
+import pytest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cases import Case
+    from .settings import Settings
+
+#: name, metavar (None for a flag), help, kind ("bool", "str" or "list")
+OPTIONS = (
+    ("url", "URL", "a ws:// or wss:// URL to test (repeatable); without one, the embedded reference server", "list"),
+    ("ca", "PATH", "CA certificate file (PEM) that signs the gateway's certificate", "str"),
+    ("insecure", None, "do not verify the gateway's TLS certificate or host name (like websocat --insecure)", "bool"),
+    ("timeout", "SECONDS", "limit for each network step: connect, TLS, response head, each frame (default 5)", "str"),
+    ("origin", "ORIGIN", "Origin header to send with every handshake", "str"),
+    ("header", "'NAME: VALUE'", "extra request header, e.g. a client id (repeatable; values are never printed)", "list"),
+    ("api", "PATH", "OpenAPI 2.0 (Swagger) definition of the API behind the URL(s)", "str"),
+    ("echo", None, "the endpoint echoes messages: also check that a text and a binary message come back", "bool"),
+    ("subprotocol", "NAME", "a subprotocol the API speaks (repeatable); default for the embedded server: "
+     "its own (wsgateway_subprotocols)", "list"),
+    ("browser", None, "also open each target from a real headless Chromium and compare with the suite's verdict "
+     "(conformance/test_browser.py); env WSGATEWAY_BROWSER may also be the path of a Chromium", "bool"),
+    ("browser_path", "PATH", "the Chromium/Chrome binary for --gateway-browser (default: chromium on PATH)", "str"),
+    # The CI gate (baseline.py, reports.py; imported only when these are used):
+    ("known_failures", "FILE", "YAML of known failures (case id -> reason, or -> {target id: reason}); "
+     "they become strict xfails, so a fixed case fails the run until it is removed", "str"),
+    ("write_baseline", "FILE", "after the run, write the cases that failed as a --gateway-known-failures file", "str"),
+    ("report", "PATH", "write a report; the format follows the extension: .json, .md or .html (repeatable)", "list"),
+)
+ENV_HEADER_PREFIX = "WSGATEWAY_HEADER_"
+BROWSER_ENV = "WSGATEWAY_BROWSER"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+OPTIONS_KEY = pytest.StashKey["GatewayOptions"]()
+SETTINGS_KEY = pytest.StashKey["Settings"]()
+EXECUTOR_KEY = pytest.StashKey[object]()
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare every option: ``--gateway-NAME``, ini ``wsgateway_NAME``, env ``WSGATEWAY_NAME``."""
+    group = parser.getgroup("wsgateway", "WebSocket gateway conformance (pytest-wsgateway)")
+    for name, metavar, help_text, kind in OPTIONS:
+        env = f"WSGATEWAY_{name.upper()}"
+        flag = f"--gateway-{name.replace('_', '-')}"
+        if kind == "bool":
+            group.addoption(flag, action="store_true", default=None, help=f"{help_text} [env {env}=1]")
+            parser.addini(f"wsgateway_{name}", help_text, type="bool", default=False)
+        elif kind == "list":
+            group.addoption(flag, action="append", metavar=metavar, default=None, help=f"{help_text} [env {env}]")
+            parser.addini(f"wsgateway_{name}", help_text, type="linelist", default=[])
+        else:
+            group.addoption(flag, metavar=metavar, default=None, help=f"{help_text} [env {env}]")
+            parser.addini(f"wsgateway_{name}", help_text, default="")
+
+
+def _option(config: pytest.Config, name: str, kind: str):
+    """The option's value: the command line, else WSGATEWAY_<NAME>, else the ini key."""
+    value = config.getoption(f"gateway_{name}")
+    if value is not None:
+        return value
+    env = os.environ.get(f"WSGATEWAY_{name.upper()}")
+    if env is not None and env.strip():
+        if kind == "bool":
+            return env.strip().lower() in _TRUE
+        return env.split() if kind == "list" else env.strip()
+    return config.getini(f"wsgateway_{name}") or ([] if kind == "list" else None)
+
+
+class GatewayOptions(NamedTuple):
+    """The options as given (strings), before validation; see :func:`resolve`.
+
+    (A NamedTuple rather than a dataclass: this is built in every pytest run, and a frozen
+    dataclass costs about a millisecond to define.)
+    """
+
+    urls: tuple[str, ...]
+    ca: str | None
+    insecure: bool
+    timeout: str | None
+    origin: str | None
+    headers: tuple[str, ...]
+    api: str | None
+    echo: bool
+    known_failures: str | None = None
+    write_baseline: str | None = None
+    reports: tuple[str, ...] = ()
+    subprotocols: tuple[str, ...] = ()
+    browser: bool = False
+    browser_path: str | None = None
+
+    @property
+    def validate_early(self) -> bool:
+        """Whether options that need validating were given (then a bad one stops the run at once)."""
+        return bool(self.urls or self.ca or self.timeout or self.headers or self.api or self.subprotocols)
+
+
+def browser_env(value: str | None = None) -> tuple[bool, str | None]:
+    """``WSGATEWAY_BROWSER`` read once: (enabled, Chromium path or name).
+
+    ``1``/``true``/``yes``/``on`` enable the probe; ``0``/``false``/``no``/``off`` or empty do not;
+    anything else is the Chromium to use (a path, or a name on PATH) and enables the probe.
+    """
+    value = (os.environ.get(BROWSER_ENV, "") if value is None else value).strip()
+    if value.lower() in _TRUE:
+        return True, None
+    if value.lower() in _FALSE:
+        return False, None
+    return True, value
+
+
+def read_options(config: pytest.Config) -> GatewayOptions:
+    """The options as given on the command line, in the environment and in the ini file."""
+    values = {name: _option(config, name, kind) for name, _, _, kind in OPTIONS}
+    env_headers = tuple(
+        f"{key[len(ENV_HEADER_PREFIX):].replace('_', '-')}: {value}"
+        for key, value in sorted(os.environ.items())
+        if key.startswith(ENV_HEADER_PREFIX) and len(key) > len(ENV_HEADER_PREFIX)
+    )
+    env_browser, env_path = browser_env()
+    return GatewayOptions(
+        urls=tuple(values["url"]),
+        ca=values["ca"] or None,
+        insecure=bool(values["insecure"]),
+        timeout=values["timeout"] or None,
+        origin=values["origin"] or None,
+        headers=tuple(values["header"]) + env_headers,
+        api=values["api"] or None,
+        echo=bool(values["echo"]),
+        known_failures=values["known_failures"] or None,
+        write_baseline=values["write_baseline"] or None,
+        reports=tuple(values["report"]),
+        subprotocols=tuple(values["subprotocol"]),
+        browser=bool(values["browser"]) or env_browser,
+        browser_path=values["browser_path"] or env_path,
+    )
+
+
+def resolve(options: GatewayOptions) -> Settings:
+    """Check every option value; raise :class:`pytest.UsageError` with one line for a bad one."""
+    from .apidef import ApiDefinitionError, load_api
+    from .settings import Settings
+    from .targets import EMBEDDED_TARGETS, TargetError, is_token, parse_header, parse_url, unique_ids
+
+    try:
+        timeout = float(options.timeout) if options.timeout else 5.0
+        if not 0 < timeout <= 3600:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(f"--gateway-timeout {options.timeout!r}: expected a number of seconds above 0") from None
+    if options.ca and not os.path.isfile(options.ca):
+        raise pytest.UsageError(f"--gateway-ca {options.ca}: no such file")
+    bad = next((name for name in options.subprotocols if not is_token(name)), None)
+    if bad is not None:
+        raise pytest.UsageError(f"--gateway-subprotocol {bad!r}: a subprotocol name is an HTTP token (RFC 6455 §4.1)")
+    try:
+        headers = tuple(parse_header(text) for text in options.headers)
+        api = load_api(options.api) if options.api else None
+        defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
+                    "api": api, "timeout": timeout}
+        if options.urls:
+            targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
+                                            **defaults) for url in options.urls])
+        else:
+            targets = [target.with_settings(**defaults) for target in EMBEDDED_TARGETS]
+    except (TargetError, ApiDefinitionError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return Settings(targets=tuple(targets), timeout=timeout, origin=options.origin, headers=headers,
+                    echo=options.echo, api=api, subprotocols=tuple(options.subprotocols),
+                    known_failures=options.known_failures, write_baseline=options.write_baseline,
+                    reports=options.reports, browser=options.browser, browser_path=options.browser_path)
+
+
+def settings(config: pytest.Config) -> Settings:
+    """The run's resolved settings (validated once, then kept on ``config.stash``)."""
+    if SETTINGS_KEY not in config.stash:
+        config.stash[SETTINGS_KEY] = resolve(config.stash[OPTIONS_KEY])
+    return config.stash[SETTINGS_KEY]
+
+
+def catalogue(config: pytest.Config | None = None) -> tuple[Case, ...]:
+    """The shipped case catalogue; a broken case file is a usage error (one line)."""
+    from .cases import CatalogueError, shipped_catalogue
+
+    try:
+        return shipped_catalogue()
+    except CatalogueError as exc:
+        raise pytest.UsageError(f"conformance catalogue: {exc}") from None
