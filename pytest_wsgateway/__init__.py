@@ -1,9 +1,16 @@
 """pytest-wsgateway: an RFC 6455 opening-handshake conformance suite and fixtures for pytest.
 
-Installed, this package holds three parts: the plugin and its client/check modules (here), the
-conformance suite (``pytest_wsgateway.conformance``, the repository's ``conformance/`` folder) and
-the reference server (``pytest_wsgateway.reference_server``, the repository's ``reference_server/``).
-The build backend maps those folders into this namespace (see ``pyproject.toml``).
+The distribution holds three parts, each a top-level folder of the repository, mapped into this
+package by ``pyproject.toml`` (``[tool.setuptools] package-dir``) -- the one place the mapping
+is written:
+
+* ``pytest_wsgateway``                  <- ``pytest_wsgateway/``: the plugin, the sans-I/O core,
+  the transports and the gate (see ``docs/architecture.md``);
+* ``pytest_wsgateway.conformance``      <- ``conformance/``: the case catalogue and its tests;
+* ``pytest_wsgateway.reference_server`` <- ``reference_server/``: the reference server.
+
+An installed copy (``pip install .`` or ``pip install -e .``) resolves the three names through
+that mapping; there is no path manipulation at import time.
 
 (PYTEST_DONT_REWRITE: the ``wsgateway-conformance`` script imports this package before pytest
 starts; it has no assertions to rewrite, so pytest need not warn that it came first.)
@@ -11,20 +18,4 @@ starts; it has no assertions to rewrite, so pytest need not warn that it came fi
 
 from __future__ import annotations
 
-import os as _os
-
 __version__ = "0.1.0"
-
-
-def _map_source_checkout() -> None:
-    # Run uninstalled from a source checkout (e.g. ``python -m pytest`` puts the checkout first on
-    # sys.path), the sibling folders are not inside this package: mirror the build backend's
-    # mapping so ``pytest_wsgateway.reference_server`` names the same code in both layouts.
-    root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
-    if _os.path.isfile(_os.path.join(root, "pyproject.toml")) and _os.path.isdir(
-        _os.path.join(root, "reference_server")
-    ):
-        __path__.append(root)  # type: ignore[name-defined]  # noqa: F821
-
-
-_map_source_checkout()

@@ -153,7 +153,7 @@ def agreement_targets(directory: Path, gateways: bool = True) -> Iterator[tuple[
 
     ca = make_ca()
     ca_pem = str(write_ca_pem(ca, directory / "ca.pem"))
-    ssl_context = server_ssl_context(issue_server_cert(ca, identities=("localhost", "127.0.0.1", "::1")))
+    ssl_context = server_ssl_context(issue_server_cert(ca))  # certs.DEFAULT_IDENTITIES
     with contextlib.ExitStack() as stack:
         targets = []
         reference = stack.enter_context(ReferenceServer(ServerConfig(
