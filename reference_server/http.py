@@ -66,7 +66,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any, Union
+from typing import Any
 
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SUPPORTED_VERSION = "13"
@@ -110,7 +110,6 @@ _TOKEN_STR_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # field-value without obs-text: VCHAR / SP / HTAB.
 _FIELD_VALUE_RE = re.compile(rb"[\x21-\x7e \t]*")
 _TARGET_RE = re.compile(rb"[\x21-\x7e]+")
-_VERSION_RE = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _ABSOLUTE_RE = re.compile(r"(?i)(?:https?|wss?)://[^/?#]*([^#]*)")
 _HOST_RE = re.compile(
     r"(?:\[([0-9A-Fa-f:.]+)\]|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+;=:]+\]"
@@ -405,8 +404,6 @@ class Reject:
     detail: str
     response: HttpResponse
 
-
-Decision = Union[Accept, Reject]
 
 
 def split_list(values: Iterable[str]) -> list[str]:
