@@ -54,7 +54,7 @@ before the request line are rejected (RFC 9112 §2.2 "SHOULD ignore");
 
 Fault-injection seam: :func:`validate_upgrade` and :func:`build_accept` are pure
 functions returning frozen :class:`HttpResponse` objects; a fault profile can
-wrap them (see ``ServerConfig.response_hook`` in :mod:`.server`).
+wrap them (see :class:`.faults.Fault`: ``ignores``, ``refuses``, ``respond``).
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@
   and that connection closed.
 * ``ServerConfig.fault`` (:mod:`.faults`) makes the server wrong in one named
   way for testing the suite: a relaxed parse/validate, a rewritten response,
-  a delayed 101, a close right after it, or dropped outgoing frames. Without a
-  fault the strict path above runs unchanged.
+  a delayed 101, a close right after it, or dropped outgoing frames. The server
+  always goes through the profile's seams; without a fault the profile is
+  :data:`.faults.STRICT`, whose seams are the strict path above, unchanged.
 
 Listeners: ``ServerConfig.schemes`` (or, when None, the API definition's
 ``ws``/``wss`` schemes) decides which listeners run. With one scheme it binds
@@ -55,16 +56,11 @@ from .http import (
     check_incomplete_head,
     error_response,
     find_head_end,
-    parse_request_head,
-    validate_upgrade,
 )
 
-__all__ = ["ServerConfig", "ReferenceServer", "serve", "ResponseHook"]
+__all__ = ["ServerConfig", "ReferenceServer", "serve"]
 
 logger = logging.getLogger("pytest_wsgateway.reference_server")
-
-#: ``hook(request_or_None, response) -> response`` — the seam for fault profiles.
-ResponseHook = Callable[[Request | None, HttpResponse], HttpResponse]
 
 _READ_SIZE = 65536
 
@@ -90,11 +86,10 @@ class ServerConfig:
     max_connections: int = 1024
     max_message_size: int = 1 << 20
     #: A fault profile (a name from :mod:`.faults` or a :class:`~.faults.Fault`): the server
-    #: made wrong in one named way, for testing the suite. None = correct.
+    #: made wrong in one named way, for testing the suite. None = correct (:data:`.faults.STRICT`).
+    #: A ``Fault`` with only ``respond`` set rewrites every handshake response (the 101 or an
+    #: error) before it is written, and changes nothing else.
     fault: str | Fault | None = None
-    #: Called with (request or None, response) before every handshake response
-    #: is written; returns the response to send. None = send as decided.
-    response_hook: ResponseHook | None = None
 
     def listener_schemes(self) -> tuple[str, ...]:
         """The schemes to serve, validated (wss first when both run)."""
@@ -364,7 +359,7 @@ class ReferenceServer:
         response: HttpResponse,
     ) -> None:
         """Send an error response, then close without resetting the connection."""
-        response = self._respond(request, response)
+        response = self._fault.response(request, response)
         try:
             await self._write(writer, response.serialize())
             if writer.can_write_eof():
@@ -376,14 +371,6 @@ class ReferenceServer:
             pass
         finally:
             writer.close()
-
-    def _respond(self, request: Request | None, response: HttpResponse) -> HttpResponse:
-        """The response to write: the fault profile's rewrite, then ``config.response_hook``."""
-        if self._fault is not None:
-            response = self._fault.response(request, response)
-        if self.config.response_hook is not None:
-            response = self.config.response_hook(request, response)
-        return response
 
     async def _discard_until_eof(self, reader: asyncio.StreamReader, timeout: float) -> None:
         loop = asyncio.get_running_loop()
@@ -439,13 +426,11 @@ class ReferenceServer:
             return
         head, leftover = received
         fault = self._fault
-        parse = fault.parse if fault is not None else parse_request_head
-        parsed = parse(head, max_line=config.max_line, max_headers=config.max_headers)
+        parsed = fault.parse(head, max_line=config.max_line, max_headers=config.max_headers)
         if isinstance(parsed, HttpError):
             await self._send_and_close(reader, writer, None, parsed.response)
             return
-        validate = fault.validate if fault is not None else validate_upgrade
-        decision = validate(
+        decision = fault.validate(
             parsed,
             route_ok=config.api.matches,
             subprotocols=config.subprotocols,
@@ -454,11 +439,11 @@ class ReferenceServer:
         if not isinstance(decision, Accept):
             await self._send_and_close(reader, writer, parsed, decision.response)
             return
-        response = self._respond(parsed, decision.response)
-        if fault is not None and fault.delay_101:
+        response = fault.response(parsed, decision.response)
+        if fault.delay_101:
             await asyncio.sleep(fault.delay_101)
         await self._write(writer, response.serialize())
-        if fault is not None and fault.close_after_101:
+        if fault.close_after_101:
             return
         await self._websocket(reader, writer, decision, leftover)
 
@@ -532,10 +517,7 @@ class ReferenceServer:
     async def _flush(self, writer: asyncio.StreamWriter, protocol: Protocol) -> bool:
         """Write pending frames. True when the connection should now be closed."""
         done = False
-        chunks = protocol.data_to_send()
-        if self._fault is not None:
-            chunks = self._fault.outgoing(chunks)
-        for chunk in chunks:
+        for chunk in self._fault.outgoing(protocol.data_to_send()):
             if chunk is SEND_EOF or chunk == b"":
                 if writer.can_write_eof():
                     writer.write_eof()

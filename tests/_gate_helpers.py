@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from pytest_wsgateway.reference_server import ReferenceServer, ServerConfig
+from pytest_wsgateway.reference_server.faults import Fault
 
 # The suite, run by pytester. Hypothesis's plugin is switched off in these inner runs only: it
 # re-imports hypothesis (seconds) in every in-process run and the suite does not use it.
@@ -55,7 +56,8 @@ class FaultyServer:
 @contextlib.contextmanager
 def faulty_server(*, fault: bool = True, reflect: str | None = None) -> Iterator[FaultyServer]:
     state = FaultyServer(fault=fault, reflect=reflect)
-    server = ReferenceServer(ServerConfig(schemes=("ws",), response_hook=state.hook)).start()
+    rewrite = Fault(name="gate-helper", doc="The 101 loses Upgrade while the fault is on.", seen="", respond=state.hook)
+    server = ReferenceServer(ServerConfig(schemes=("ws",), fault=rewrite)).start()
     try:
         state.url = server.urls["ws"]
         yield state

@@ -1,5 +1,6 @@
-"""Fault profiles on bytes (sans-I/O), the registry's bookkeeping, and the three ways to pick one:
-``ServerConfig(fault=...)``, ``wsgateway-server --fault``, the ``wsgateway_fault`` fixture.
+"""Fault profiles on bytes (sans-I/O), the registry and its expected verdicts
+(``tests/expected_verdicts/faults.yaml``), the strict default profile, and the three ways to pick
+one: ``ServerConfig(fault=...)``, ``wsgateway-server --fault``, the ``wsgateway_fault`` fixture.
 
 Expected accept values are the published vectors from the field notes, not recomputed here.
 """
@@ -10,6 +11,7 @@ import re
 
 import pytest
 
+import _fault_verdicts
 from _server_helpers import BASE_HEADERS, CliServer, build_request, run_cli, upgrade_head
 from pytest_wsgateway.cases import load_catalogue
 from pytest_wsgateway.reference_server import faults
@@ -17,6 +19,7 @@ from pytest_wsgateway.reference_server.http import Accept, HttpError, Reject, pa
 
 ROUTES = ("/websocket-test",)
 CASE_IDS = {case.id for case in load_catalogue()}
+EXPECTED = _fault_verdicts.load()
 
 
 def decide(fault: faults.Fault | None, data: bytes) -> Accept | Reject | HttpError:
@@ -34,24 +37,75 @@ def decide(fault: faults.Fault | None, data: bytes) -> Accept | Reject | HttpErr
 @pytest.mark.parametrize("name", faults.names())
 def test_profile_names_real_cases_and_documents_itself(name):
     fault = faults.get(name)
+    expected = EXPECTED[name]
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name)
-    assert fault.caught_by, "a profile no case is meant to catch cannot be scored"
-    named = set(fault.caught_by) | set(fault.collateral)
+    assert expected.caught_by, "a profile no case is meant to catch cannot be scored"
+    named = expected.failing
     assert named <= CASE_IDS, f"unknown case ids: {sorted(named - CASE_IDS)}"
-    assert not set(fault.caught_by) & set(fault.collateral)
-    assert all(reason.strip() for reason in fault.collateral.values())
+    assert len(set(expected.caught_by)) == len(expected.caught_by)
+    assert not set(expected.caught_by) & set(expected.collateral)
+    assert all(reason.strip() for reason in expected.collateral.values())
     assert len(fault.doc) > 30 and fault.mistake.endswith(".")
 
 
+def test_expected_verdicts_cover_exactly_the_profiles_and_name_only_catalogue_cases():
+    assert set(EXPECTED) == set(faults.FAULTS), (
+        f"profiles without expected verdicts: {sorted(set(faults.FAULTS) - set(EXPECTED))}; "
+        f"verdicts for no profile: {sorted(set(EXPECTED) - set(faults.FAULTS))}"
+    )
+    named = {case for expected in EXPECTED.values() for case in expected.failing}
+    assert named and named <= CASE_IDS, f"unknown case ids in {_fault_verdicts.PATH.name}: {sorted(named - CASE_IDS)}"
+
+
 def test_resolve_and_unknown_names():
-    assert faults.resolve(None) is None
+    assert faults.resolve(None) is faults.STRICT
     assert faults.resolve("gatewayscript") is faults.FAULTS["gatewayscript"]
     fault = faults.get("no-pong")
     assert faults.resolve(fault) is fault
     with pytest.raises(ValueError, match="unknown fault profile 'nope'; known: gatewayscript, "):
         faults.get("nope")
     with pytest.raises(ValueError, match="unknown rules"):
-        faults.Fault("x", doc="d", seen="", caught_by=("upgrade-status-101",), ignores=frozenset({"typo"}))
+        faults.Fault("x", doc="d", seen="", ignores=frozenset({"typo"}))
+
+
+# --- the strict default ----------------------------------------------------------------------------
+
+
+def test_strict_is_the_default_but_not_a_fault_profile():
+    assert faults.resolve(faults.STRICT) is faults.STRICT
+    assert faults.STRICT.name == "strict" and "strict" not in faults.FAULTS and "strict" not in faults.names()
+    with pytest.raises(ValueError, match="unknown fault profile 'strict'"):
+        faults.get("strict")
+    strict = faults.STRICT
+    assert not strict.ignores and strict.refuses is None and strict.respond is None
+    assert strict.delay_101 == 0 and not strict.close_after_101 and not strict.drop_opcodes
+    # the strict code itself, not a wrapper: the correct server costs nothing extra per connection
+    assert strict.parse is parse_request_head and strict.validate is validate_upgrade
+
+
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {},
+        {"extra": [("Sec-WebSocket-Protocol", "chat, superchat")]},
+        {"replace": {"Connection": "keep-alive, Upgrade", "Upgrade": "WebSocket"}},
+        {"method": "POST"},
+        {"version": "HTTP/1.0"},
+        {"drop": ["Host"]},
+        {"replace": {"Sec-WebSocket-Key": "AQIDBA=="}},
+        {"extra": [("Sec-WebSocket-Key", "x3JJHMbDL1EzLkh9GBhXDw==")]},
+        {"replace": {"Sec-WebSocket-Version": "99"}},
+    ],
+)
+def test_strict_seams_are_the_strict_code(request_kwargs):
+    data = build_request(**request_kwargs)
+    decision = decide(faults.STRICT, data)
+    assert decision == decide(None, data)
+    if not isinstance(decision, HttpError):
+        request = parse_request_head(data)
+        assert faults.STRICT.response(request, decision.response) is decision.response
+    chunks = [b"\x81\x02hi", b"\x8a\x00", b"\x88\x02\x03\xe8", b""]
+    assert faults.STRICT.outgoing(chunks) is chunks
 
 
 # --- validation faults on bytes ----------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 For each profile of ``reference_server.faults`` the reference server runs with that one mistake
 (ws listener) and every case of the catalogue runs against it through the suite's own flow,
-:func:`pytest_wsgateway.runner.run_case` (what ``test_conformance`` calls). Then:
+:func:`pytest_wsgateway.runner.run_case` (what ``test_conformance`` calls). Then, with the
+profile's expected verdicts from ``tests/expected_verdicts/faults.yaml``:
 
 (a) every case in the profile's ``caught_by`` fails -- the mutant is caught;
 (b) the failing cases are *exactly* ``caught_by`` plus the profile's documented ``collateral``:
@@ -23,6 +24,7 @@ import functools
 
 import pytest
 
+import _fault_verdicts
 from pytest_wsgateway.apidef import load_api
 from pytest_wsgateway.cases import load_catalogue
 from pytest_wsgateway.reference_server import (
@@ -47,19 +49,22 @@ TIMEOUT = 1.0
 SETTINGS = {"timeout": TIMEOUT, "echo": True, "api": load_api(str(DEFAULT_API_PATH)), "subprotocols": ("chat",)}
 PROVIDED = {"echo", "api", "subprotocol", "verified-tls"}
 PROFILES = faults.names()
+EXPECTED = _fault_verdicts.load()
+#: The wss-only cases a wss run must include.
+TLS_CASES = ("tls-certificate-verified", "tls-alpn-http11")
 
 
-def server_fault(name: str | None) -> faults.Fault | None:
+def server_fault(name: str | None) -> faults.Fault:
     """The profile as served here: a held 101 waits just past this test's timeout (not 6 s)."""
     fault = faults.resolve(name)
-    if fault is not None and fault.delay_101:
+    if fault.delay_101:
         fault = fault.with_delay(TIMEOUT + 1.0)
     return fault
 
 
-def expected_failures(fault: faults.Fault, case_ids: set[str]) -> set[str]:
+def expected_failures(name: str, case_ids: set[str]) -> set[str]:
     """caught_by + collateral, restricted to the cases that run on this target's scheme."""
-    return (set(fault.caught_by) | set(fault.collateral)) & case_ids
+    return EXPECTED[name].failing & case_ids
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,13 +93,12 @@ def test_control_the_correct_server_fails_nothing():
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_profile_is_caught_without_collateral_noise(name, record_property):
-    fault = faults.get(name)
     outcomes = run_against(name)
     failing = failed(outcomes)
-    missed = sorted(set(fault.caught_by) - failing)
+    missed = sorted(set(EXPECTED[name].caught_by) - failing)
     record_property("mutation_caught", not missed)
     assert not missed, f"{name}: the suite did not catch it; these cases passed: {missed}"
-    expected = expected_failures(fault, set(outcomes))
+    expected = expected_failures(name, set(outcomes))
     noise = sorted(failing - expected)
     assert not noise, f"{name}: unrelated cases failed:\n" + "\n".join(outcomes[c].summary() for c in noise)
     stale = sorted(expected - failing)
@@ -102,7 +106,7 @@ def test_profile_is_caught_without_collateral_noise(name, record_property):
 
 
 def test_mutation_score(request, record_property, capsys):
-    caught = [name for name in PROFILES if set(faults.get(name).caught_by) <= failed(run_against(name))]
+    caught = [name for name in PROFILES if set(EXPECTED[name].caught_by) <= failed(run_against(name))]
     score = f"{len(caught)}/{len(PROFILES)} fault profiles caught ({100 * len(caught) // len(PROFILES)} %)"
     record_property("mutation_score", score)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
@@ -129,7 +133,6 @@ def test_a_pytest_run_gives_the_same_verdicts(pytester, ca_file, name, scheme):
     """The suite run by pytest (pytester, --gateway-url) fails exactly the expected cases too;
     over wss that includes the wss-only TLS cases, which the ws runs above never see."""
     ca, ca_path = ca_file
-    fault = faults.get(name)
     config = ServerConfig(schemes=(scheme,), ssl_context=server_ssl_context(issue_server_cert(ca)),
                           subprotocols=("chat",), fault=server_fault(name))
     with ReferenceServer(config) as server:
@@ -144,6 +147,6 @@ def test_a_pytest_run_gives_the_same_verdicts(pytester, ca_file, name, scheme):
     ran = {r.nodeid.split("[", 1)[1].rsplit("@", 1)[0] for r in reports}
     failing = {r.nodeid.split("[", 1)[1].rsplit("@", 1)[0] for r in reports if r.failed}
     assert len(ran) > 90
-    assert failing == expected_failures(fault, ran)
+    assert failing == expected_failures(name, ran)
     if scheme == "wss":
-        assert set(faults.TLS_CASES) <= ran
+        assert set(TLS_CASES) <= ran

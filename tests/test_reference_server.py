@@ -32,6 +32,7 @@ from pytest_wsgateway.reference_server import (
     make_ca,
     server_ssl_context,
 )
+from pytest_wsgateway.reference_server.faults import Fault
 
 
 @pytest.fixture(scope="module")
@@ -491,10 +492,11 @@ def test_permessage_deflate_when_configured(ca):
             assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
 
 
-def test_response_hook_seam():
+def test_respond_seam():
     def hook(request, response):
         return response.without_header("Upgrade") if response.status == 101 else response
 
-    with ReferenceServer(ServerConfig(schemes=("ws",), response_hook=hook)) as srv:
+    rewrite = Fault(name="no-upgrade", doc="The 101 loses its Upgrade header.", seen="", respond=hook)
+    with ReferenceServer(ServerConfig(schemes=("ws",), fault=rewrite)) as srv:
         response = upgrade_head(srv.address("ws"), build_request())
         assert response.status == 101 and response.get("Upgrade") is None
