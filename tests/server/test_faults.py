@@ -1,0 +1,216 @@
+"""Fault profiles on bytes (sans-I/O), the registry's bookkeeping, and the three ways to pick one:
+``ServerConfig(fault=...)``, ``wsgateway-server --fault``, the ``wsgateway_fault`` fixture.
+
+Expected accept values are the published vectors from the field notes, not recomputed here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.server._helpers import BASE_HEADERS, CliServer, build_request, run_cli, upgrade_head
+from pytest_wsgateway.cases import load_catalogue
+from pytest_wsgateway.reference_server import faults
+from pytest_wsgateway.reference_server.http import Accept, HttpError, Reject, parse_request_head, validate_upgrade
+
+ROUTES = ("/websocket-test",)
+CASE_IDS = {case.id for case in load_catalogue()}
+
+
+def decide(fault: faults.Fault | None, data: bytes) -> Accept | Reject | HttpError:
+    parse = fault.parse if fault is not None else parse_request_head
+    request = parse(data)
+    if isinstance(request, HttpError):
+        return request
+    validate = fault.validate if fault is not None else validate_upgrade
+    return validate(request, route_ok=ROUTES, subprotocols=("chat",))
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", faults.names())
+def test_profile_names_real_cases_and_documents_itself(name):
+    fault = faults.get(name)
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name)
+    assert fault.caught_by, "a profile no case is meant to catch cannot be scored"
+    named = set(fault.caught_by) | set(fault.collateral)
+    assert named <= CASE_IDS, f"unknown case ids: {sorted(named - CASE_IDS)}"
+    assert not set(fault.caught_by) & set(fault.collateral)
+    assert all(reason.strip() for reason in fault.collateral.values())
+    assert len(fault.doc) > 30 and fault.mistake.endswith(".")
+
+
+def test_resolve_and_unknown_names():
+    assert faults.resolve(None) is None
+    assert faults.resolve("gatewayscript") is faults.FAULTS["gatewayscript"]
+    fault = faults.get("no-pong")
+    assert faults.resolve(fault) is fault
+    with pytest.raises(ValueError, match="unknown fault profile 'nope'; known: gatewayscript, "):
+        faults.get("nope")
+    with pytest.raises(ValueError, match="unknown rules"):
+        faults.Fault("x", doc="d", seen="", caught_by=("upgrade-status-101",), ignores=frozenset({"typo"}))
+
+
+# --- validation faults on bytes ----------------------------------------------------------------
+
+
+def test_gatewayscript_upgrades_a_keyless_post_and_hashes_the_empty_key():
+    data = build_request(method="POST", drop=["Sec-WebSocket-Key", "Upgrade", "Connection"])
+    assert isinstance(decide(None, data), Reject)
+    decision = decide(faults.get("gatewayscript"), data)
+    assert isinstance(decision, Accept)
+    response = faults.get("gatewayscript").response(None, decision.response)
+    assert response.status == 101
+    # field notes: the accept value of the empty key means "a server hashed a missing key"
+    assert response.headers == (("Sec-WebSocket-Accept", "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w="),)
+
+
+def test_any_key_length_answers_the_12_byte_key_with_its_accept():
+    data = build_request(replace={"Sec-WebSocket-Key": "U3RyZWFtKDIsID8p"})
+    assert isinstance(decide(None, data), Reject)
+    decision = decide(faults.get("any-key-length"), data)
+    assert isinstance(decision, Accept)
+    # field notes: "a server answering this accepted a bad key"
+    assert decision.response.get("Sec-WebSocket-Accept") == "vWim+olrbAsFotXFawR2SuvYRvI="
+    assert [name for name, _ in decision.response.headers] == ["Upgrade", "Connection", "Sec-WebSocket-Accept"]
+
+
+@pytest.mark.parametrize(
+    ("name", "request_kwargs"),
+    [
+        ("any-key-length", {"drop": ["Sec-WebSocket-Version"]}),
+        ("non-base64-key", {"replace": {"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ"}}),  # 22 characters
+        ("duplicate-key", {"method": "POST", "extra": [("Sec-WebSocket-Key", "x3JJHMbDL1EzLkh9GBhXDw==")]}),
+        ("version-ignored", {"drop": ["Host"]}),
+        ("any-method", {"replace": {"Sec-WebSocket-Key": "AQIDBA=="}}),
+        ("host-not-checked", {"version": "HTTP/1.0"}),
+        ("upgrade-not-checked", {"replace": {"Connection": "keep-alive"}}),
+        ("connection-not-checked", {"replace": {"Upgrade": "h2c"}}),
+    ],
+)
+def test_a_lenient_profile_still_enforces_every_other_rule(name, request_kwargs):
+    data = build_request(**request_kwargs)
+    strict = decide(None, data)
+    faulty = decide(faults.get(name), data)
+    assert not isinstance(strict, Accept)
+    assert type(faulty) is type(strict) and faulty.status == strict.status
+
+
+def test_http10_accepted_parses_http10_but_not_other_versions():
+    fault = faults.get("http10-accepted")
+    request = fault.parse(build_request(version="HTTP/1.0"))
+    assert not isinstance(request, HttpError) and request.version == "HTTP/1.0"
+    assert isinstance(parse_request_head(build_request(version="HTTP/1.0")), HttpError)
+    assert isinstance(fault.parse(build_request(version="HTTP/1.2")), HttpError)
+    assert isinstance(decide(fault, build_request(version="HTTP/1.0")), Accept)
+
+
+def test_too_strict_profiles_refuse_only_the_variant():
+    mixed = build_request(replace={"Upgrade": "WebSocket"})
+    assert isinstance(decide(None, mixed), Accept)
+    refused = decide(faults.get("upgrade-case-sensitive"), mixed)
+    assert isinstance(refused, Reject) and refused.status == 426
+    assert isinstance(decide(faults.get("upgrade-case-sensitive"), build_request()), Accept)
+    firefox = build_request(replace={"Connection": "keep-alive, Upgrade"})
+    assert isinstance(decide(faults.get("connection-exact-match"), firefox), Reject)
+    assert isinstance(decide(faults.get("connection-exact-match"), build_request()), Accept)
+
+
+# --- response and frame faults -------------------------------------------------------------------
+
+
+def test_response_faults_touch_the_101_only():
+    ok = decide(None, build_request())
+    error = decide(None, build_request(drop=["Upgrade"]))
+    assert isinstance(ok, Accept) and isinstance(error, Reject)
+    for name in ("wrong-guid", "status-200", "no-connection-header", "content-length-on-101", "unrequested-extension"):
+        fault = faults.get(name)
+        assert fault.response(None, error.response) == error.response, name
+        assert fault.response(None, ok.response) != ok.response, name
+
+
+def test_version_not_advertised_strips_the_header_from_the_426_only():
+    refused = decide(None, build_request(replace={"Sec-WebSocket-Version": "99"}))
+    assert refused.response.get("Sec-WebSocket-Version") == "13"
+    changed = faults.get("version-not-advertised").response(None, refused.response)
+    assert changed.status == 426 and changed.get("Sec-WebSocket-Version") is None
+    assert changed.get("Upgrade") == "websocket"
+
+
+def test_subprotocol_faults_on_offers():
+    request = parse_request_head(build_request(extra=[("Sec-WebSocket-Protocol", "chat, superchat")]))
+    ok = validate_upgrade(request, route_ok=ROUTES, subprotocols=("chat",))
+    assert ok.response.get("Sec-WebSocket-Protocol") == "chat"
+    echoed = faults.get("subprotocol-offer-echoed").response(request, ok.response)
+    assert [v for k, v in echoed.headers if k == "Sec-WebSocket-Protocol"] == ["chat, superchat"]
+    plain = parse_request_head(build_request())
+    picked = faults.get("subprotocol-not-offered").response(plain, validate_upgrade(plain, route_ok=ROUTES).response)
+    assert picked.get("Sec-WebSocket-Protocol") == "chat"
+
+
+def test_frame_filters_drop_only_their_opcode():
+    pong, close, text = b"\x8a\x00", b"\x88\x02\x03\xe8", b"\x81\x02hi"
+    eof = b""
+    assert faults.get("no-pong").outgoing([text, pong, close, eof]) == [text, close, eof]
+    assert faults.get("no-close-reply").outgoing([text, pong, close, eof]) == [text, pong, eof]
+
+
+# --- picking a profile: the CLI and the fixture ---------------------------------------------------
+
+
+def test_cli_lists_every_profile(tmp_path):
+    result = run_cli(["--list-faults"], cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    listed = [line.split(":", 1)[0] for line in result.stdout.splitlines()]
+    assert listed == faults.names()
+
+
+def test_cli_fault_option_serves_the_profile(tmp_path):
+    cli = CliServer(["--scheme", "ws", "--fault", "gatewayscript"], cwd=str(tmp_path))
+    try:
+        fields = cli.wait_ready()
+        assert fields["fault"] == [f"gatewayscript: {faults.get('gatewayscript').mistake}"]
+        host, port = fields["url"][0].split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        response = upgrade_head((host, int(port)), build_request(replace={"Sec-WebSocket-Key": "AQIDBA=="}))
+        assert response.status == 101 and response.get("Upgrade") is None
+    finally:
+        cli.kill()
+
+
+def test_cli_rejects_an_unknown_profile_and_a_stray_delay(tmp_path):
+    unknown = run_cli(["--scheme", "ws", "--fault", "nope"], cwd=str(tmp_path))
+    assert unknown.returncode == 2 and "invalid choice: 'nope'" in unknown.stderr
+    stray = run_cli(["--scheme", "ws", "--fault-delay", "2"], cwd=str(tmp_path))
+    assert stray.returncode == 2 and "--fault-delay needs --fault delayed-101" in stray.stderr
+
+
+@pytest.mark.parametrize("wsgateway_fault", ["no-connection-header"], indirect=True)
+def test_fixture_parameter_reaches_the_server(wsgateway_server):
+    host, port = wsgateway_server.address("ws")
+    response = upgrade_head((host, port), build_request(headers=BASE_HEADERS))
+    assert response.status == 101 and response.get("Connection") is None
+    assert response.get("Upgrade") == "websocket"
+
+
+def test_fixture_default_is_the_correct_server(wsgateway_server, wsgateway_fault):
+    assert wsgateway_fault is None
+    host, port = wsgateway_server.address("ws")
+    response = upgrade_head((host, port), build_request())
+    assert response.status == 101 and response.get("Connection") == "Upgrade"
+
+
+def test_the_fault_profiles_page_is_generated_from_the_registry():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "docs" / "gen_fault_profiles.py"
+    spec = importlib.util.spec_from_file_location("gen_fault_profiles", script)
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    text = generator.render()
+    for name in faults.names():
+        assert f"| `{name}` |" in text
+    assert generator.PAGE.read_text(encoding="utf-8") == text, "run: python docs/gen_fault_profiles.py"
