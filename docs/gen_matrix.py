@@ -42,6 +42,7 @@ from pytest_wsgateway.reference_server import (  # noqa: E402
     issue_server_cert,
     server_ssl_context,
 )
+from tests.harness import target_id  # noqa: E402
 from tests.interop import _gateways, _servers  # noqa: E402
 
 OUTPUT = REPO / "docs" / "conformance-matrix.md"
@@ -89,7 +90,7 @@ def collect(workdir: Path) -> dict[str, dict[str, _gateways.Verdict]]:
             raise SystemExit(f"gen_matrix: the suite run ended with {status!r}")
     if _gateways.leftover_processes():
         raise SystemExit(f"gen_matrix: gateway processes left behind: {_gateways.leftover_processes()}")
-    return {name: recorder.for_target(_gateways.target_id(url)) for name, url in urls.items()}
+    return {name: recorder.for_target(target_id(url)) for name, url in urls.items()}
 
 
 def _cell(verdict: _gateways.Verdict | None) -> str:

@@ -1,7 +1,7 @@
 """Helpers for the CI-gate tests: a reference server with a switchable fault, and report readers.
 
-The server runs on its own thread on a port-0 socket bound before the thread starts (no
-free-port race) and stops when the ``with`` block ends.
+The server runs on a :mod:`tests.harness` thread on a port-0 socket bound before the thread
+starts (no free-port race) and stops when the ``with`` block ends.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from pytest_wsgateway.reference_server import ReferenceServer, ServerConfig
+from tests.harness import reference_server
+
+from pytest_wsgateway.reference_server import ServerConfig
 
 # The suite, run by pytester. Hypothesis's plugin is switched off in these inner runs only: it
 # re-imports hypothesis (seconds) in every in-process run and the suite does not use it.
@@ -55,18 +57,9 @@ class FaultyServer:
 @contextlib.contextmanager
 def faulty_server(*, fault: bool = True, reflect: str | None = None) -> Iterator[FaultyServer]:
     state = FaultyServer(fault=fault, reflect=reflect)
-    server = ReferenceServer(ServerConfig(schemes=("ws",), response_hook=state.hook)).start()
-    try:
+    with reference_server(ServerConfig(schemes=("ws",), response_hook=state.hook)) as server:
         state.url = server.urls["ws"]
         yield state
-    finally:
-        server.stop()
-
-
-def target_id(url: str) -> str:
-    from pytest_wsgateway.targets import parse_url
-
-    return parse_url(url).id
 
 
 def read_json(path: Path) -> dict:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.gate._helpers import FAULTY_CASES, PASSING_CASE, SELECTION, SUITE, faulty_server, target_id
+from tests.gate._helpers import FAULTY_CASES, PASSING_CASE, SELECTION, SUITE, faulty_server
+from tests.harness import target_id
 from pytest_wsgateway import baseline
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gate._helpers import FAULTY_CASES, PASSING_CASE, SELECTION, SUITE, HtmlReport, faulty_server, read_json, target_id
+from tests.gate._helpers import FAULTY_CASES, PASSING_CASE, SELECTION, SUITE, HtmlReport, faulty_server, read_json
+from tests.harness import target_id
 from pytest_wsgateway.cases import load_catalogue
 from pytest_wsgateway.reports import SCHEMA_VERSION, VERDICTS
 

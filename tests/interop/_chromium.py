@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests._targets import raw_server, read_head
+from tests._targets import raw_server, read_request
 
 from pytest_wsgateway import browser
 from pytest_wsgateway.handshake import accept_for, parse_request
@@ -72,7 +72,7 @@ def _answer(build: Callable[[object, list[tuple[str, str]]], tuple[str, list[tup
     """A raw handler: a correct 101 for the request, changed by ``build`` (status line, headers)."""
 
     def handle(conn) -> None:
-        head = read_head(conn)
+        head = read_request(conn)
         if not head:
             return
         request = parse_request(head)

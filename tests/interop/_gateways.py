@@ -41,7 +41,9 @@ from pathlib import Path
 
 import trustme
 
-from pytest_wsgateway.reference_server import ReferenceServer, ServerConfig
+from tests.harness import reference_server
+
+from pytest_wsgateway.reference_server import ServerConfig
 
 HOST = "127.0.0.1"
 PATH = "/websocket-test"
@@ -396,7 +398,7 @@ def gateway(kind: str, upstream_port: int, directory: Path, tls: TlsFiles) -> It
 @contextlib.contextmanager
 def reference_upstream() -> Iterator[int]:
     """A plain ws:// reference server on loopback; yields its port (the gateways' upstream)."""
-    with ReferenceServer(ServerConfig(host=HOST, port=0, schemes=("ws",))) as server:
+    with reference_server(ServerConfig(host=HOST, port=0, schemes=("ws",))) as server:
         yield server.address("ws")[1]
 
 
@@ -443,13 +445,6 @@ def suite_args(urls: list[str], ca_file: str | None) -> list[str]:
     """The command line of one suite run against ``urls`` (every endpoint echoes)."""
     args = [*SUITE_ARGS, *(f"--gateway-url={url}" for url in urls)]
     return args + ([f"--gateway-ca={ca_file}"] if ca_file else [])
-
-
-def target_id(url: str) -> str:
-    """The id the suite gives the target ``url`` (the part after ``@`` in test ids)."""
-    from pytest_wsgateway.targets import parse_url
-
-    return parse_url(url).id
 
 
 # --- expected verdicts ----------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Each library serves a minimal echo endpoint at ``/websocket-test`` with its defaults, on a
 loopback socket bound to port 0 *before* its thread starts (no free-port race), in a thread with
-its own event loop, and is stopped when the ``with`` block ends. :data:`LIBRARIES` maps the
+its own event loop (:func:`tests.harness.serve_in_thread`), and is stopped when the ``with``
+block ends. :data:`LIBRARIES` maps the
 target id (also the expected-verdicts file name) to a context manager yielding the ws:// URL.
 
 uvicorn is not a framework: requests it does not treat as WebSocket upgrades are handed to the
@@ -18,11 +19,11 @@ import contextlib
 import importlib
 import logging
 import socket
-import threading
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 
 from tests._targets import websockets_echo_server
+from tests.harness import bind_loopback, serve_in_thread
 
 HOST = "127.0.0.1"
 PATH = "/websocket-test"
@@ -37,38 +38,15 @@ def _quiet(*names: str) -> None:
 
 
 @contextlib.contextmanager
-def _in_thread(serve: Callable[[socket.socket, asyncio.Event, threading.Event], Awaitable[None]]) -> Iterator[str]:
-    """Run ``serve(sock, stop, ready)`` on a fresh event loop in a thread; yield the ws:// URL."""
-    sock = socket.create_server((HOST, 0))
-    ready, failed = threading.Event(), []
-    loop = asyncio.new_event_loop()
-    stop: asyncio.Event | None = None
-
-    async def main() -> None:
-        nonlocal stop
-        stop = asyncio.Event()
-        try:
-            await serve(sock, stop, ready)
-        except BaseException as exc:  # surfaced to the caller below
-            failed.append(exc)
-            raise
-        finally:
-            ready.set()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
+def _in_thread(serve: Callable[[socket.socket, asyncio.Event], Awaitable[None]]) -> Iterator[str]:
+    """Bind a loopback port-0 socket, run ``serve(sock, stop)`` on it with :func:`tests.harness.serve_in_thread`;
+    yield the ws:// URL at once."""
+    sock = bind_loopback()
     try:
-        if not ready.wait(START_TIMEOUT) or failed:
-            raise RuntimeError(f"server did not start: {failed[0] if failed else 'timeout'}")
-        yield f"ws://{HOST}:{sock.getsockname()[1]}{PATH}"
+        with serve_in_thread(lambda stop: serve(sock, stop), name="library-server", timeout=START_TIMEOUT):
+            yield f"ws://{HOST}:{sock.getsockname()[1]}{PATH}"
     finally:
-        if stop is not None:
-            loop.call_soon_threadsafe(stop.set)
-        thread.join(START_TIMEOUT)
         sock.close()
-        if thread.is_alive():
-            raise RuntimeError("the server thread did not stop")
-        loop.close()
 
 
 @contextlib.contextmanager
@@ -95,13 +73,12 @@ def aiohttp_server() -> Iterator[str]:
                 await ws.send_bytes(message.data)
         return ws
 
-    async def serve(sock: socket.socket, stop: asyncio.Event, ready: threading.Event) -> None:
+    async def serve(sock: socket.socket, stop: asyncio.Event) -> None:
         app = web.Application()
         app.router.add_get(PATH, echo)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         await web.SockSite(runner, sock).start()
-        ready.set()
         try:
             await stop.wait()
         finally:
@@ -124,11 +101,10 @@ def tornado_server() -> Iterator[str]:
         def on_message(self, message: str | bytes) -> None:
             self.write_message(message, binary=isinstance(message, bytes))
 
-    async def serve(sock: socket.socket, stop: asyncio.Event, ready: threading.Event) -> None:
+    async def serve(sock: socket.socket, stop: asyncio.Event) -> None:
         server = HTTPServer(Application([(PATH, Echo)]))
         sock.setblocking(False)  # tornado's accept loop expects a non-blocking listener
         server.add_socket(sock)
-        ready.set()
         try:
             await stop.wait()
         finally:
@@ -174,13 +150,10 @@ def uvicorn_server(ws: str) -> Iterator[str]:
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
 
-    async def serve(sock: socket.socket, stop: asyncio.Event, ready: threading.Event) -> None:
+    async def serve(sock: socket.socket, stop: asyncio.Event) -> None:
         async def watch() -> None:
-            while not server.started:
-                await asyncio.sleep(0.01)  # uvicorn has no "started" event to await
-            ready.set()
             await stop.wait()
-            server.should_exit = True
+            server.should_exit = True  # uvicorn's main loop sees it and shuts down
 
         watcher = asyncio.ensure_future(watch())
         try:

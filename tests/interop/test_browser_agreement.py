@@ -14,7 +14,7 @@ import pytest
 
 from tests.interop import _chromium
 from tests.interop import _gateways
-from tests._targets import raw_server, read_head
+from tests._targets import raw_server, read_request
 
 from pytest_wsgateway import browser
 from pytest_wsgateway.cases import load_catalogue, render_request
@@ -68,7 +68,7 @@ def test_the_browser_shaped_case_sends_the_headers_chromium_sends():
     heads = []
 
     def record(conn):
-        heads.append(read_head(conn))
+        heads.append(read_request(conn))
         conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
     with raw_server(record) as url:

@@ -19,6 +19,7 @@ import socket
 import pytest
 import trustme
 
+from tests.harness import target_id
 from tests.interop import _gateways
 
 pytestmark = pytest.mark.usefixtures("no_suite_environment")
@@ -75,7 +76,7 @@ def verdicts(gateways, pytester):
 @pytest.mark.parametrize("kind", list(_gateways.KINDS))
 def test_suite_verdicts_through_the_gateway_are_the_expected_ones(kind, gateways, verdicts):
     _skip_if_missing(kind)
-    found = verdicts.for_target(_gateways.target_id(gateways.running[kind].url))
+    found = verdicts.for_target(target_id(gateways.running[kind].url))
     assert _gateways.compare_with_expected(kind, found, "wss") == []
     # A sanity bound against a broken run (every case being run is checked above): even the
     # misconfigured nginx, which fails every case that needs a 101, passes the rest.

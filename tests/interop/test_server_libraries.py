@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from tests.harness import target_id
 from tests.interop import _gateways, _servers
 
 pytestmark = pytest.mark.usefixtures("no_suite_environment")
@@ -47,7 +48,7 @@ def verdicts(libraries, pytester):
 
 @pytest.mark.parametrize("library", list(_servers.LIBRARIES))
 def test_suite_verdicts_on_the_library_are_the_expected_ones(library, libraries, verdicts):
-    found = verdicts.for_target(_gateways.target_id(libraries.urls[library]))
+    found = verdicts.for_target(target_id(libraries.urls[library]))
     assert _gateways.compare_with_expected(library, found, "ws") == []
     # A sanity bound against a broken run (every case being run is checked above): even the
     # misconfigured nginx, which fails every case that needs a 101, passes the rest.

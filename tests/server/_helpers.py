@@ -1,11 +1,15 @@
-"""Helpers for the reference-server tests: raw requests on real sockets, with timeouts."""
+"""Helpers for the reference-server tests: raw requests and responses, frames to send, the CLI as a subprocess.
+
+The socket I/O (connect, bounded reads) is :mod:`tests.harness`'s.
+"""
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from collections.abc import Iterable, Sequence
+
+from tests.harness import open_socket, read_head, read_until_close
 
 DEFAULT_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 DEFAULT_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -41,57 +45,6 @@ def build_request(
         lines.append(f"{name}: {replace.get(name.lower(), value)}")
     lines.extend(f"{name}: {value}" for name, value in extra)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-def open_socket(
-    address: tuple[str, int],
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    server_hostname: str | None = None,
-    timeout: float = 5.0,
-) -> socket.socket:
-    sock = socket.create_connection(address, timeout=timeout)
-    sock.settimeout(timeout)
-    if ssl_context is not None:
-        sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or address[0])
-    return sock
-
-
-def read_until_close(sock: socket.socket, timeout: float = 5.0) -> tuple[bytes, bool]:
-    """Read until EOF; returns (data, closed_by_peer). Bounded by ``timeout``."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return data, False
-        sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(65536)
-        except (socket.timeout, TimeoutError):
-            return data, False
-        except (ConnectionResetError, ssl.SSLError, OSError):
-            return data, True
-        if not chunk:
-            return data, True
-        data += chunk
-
-
-def read_head(sock: socket.socket, timeout: float = 5.0) -> tuple[bytes, bytes]:
-    """Read until the end of a response head; returns (head, extra bytes)."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while b"\r\n\r\n" not in data:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no complete response head; got {data!r}")
-        sock.settimeout(remaining)
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"closed before a complete head; got {data!r}")
-        data += chunk
-    end = data.index(b"\r\n\r\n") + 4
-    return data[:end], data[end:]
 
 
 class Response:
@@ -164,35 +117,6 @@ def mask_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes = b
     first = (0x80 if fin else 0) | opcode
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     return bytes([first, 0x80 | len(payload)]) + mask + masked
-
-
-def read_frame(sock: socket.socket, buffer: bytes = b"", timeout: float = 5.0) -> tuple[int, bytes, bytes]:
-    """Read one unmasked server frame (payload < 65536); returns (opcode, payload, rest)."""
-    deadline = time.monotonic() + timeout
-
-    def need(n: int) -> None:
-        nonlocal buffer
-        while len(buffer) < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("frame not received")
-            sock.settimeout(remaining)
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed while reading a frame")
-            buffer += chunk
-
-    need(2)
-    opcode = buffer[0] & 0x0F
-    length = buffer[1] & 0x7F
-    assert not buffer[1] & 0x80, "server frames must not be masked"
-    header = 2
-    if length == 126:
-        need(4)
-        length = int.from_bytes(buffer[2:4], "big")
-        header = 4
-    need(header + length)
-    return opcode, buffer[header : header + length], buffer[header + length :]
 
 
 # --- subprocesses --------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.harness import open_socket, read_frame, read_head, read_until_close
 from tests.server._helpers import (
     DEFAULT_ACCEPT,
     ROUTE,
@@ -18,10 +19,6 @@ from tests.server._helpers import (
     build_request,
     exchange,
     mask_frame,
-    open_socket,
-    read_frame,
-    read_head,
-    read_until_close,
     upgrade_head,
 )
 from pytest_wsgateway.reference_server import (

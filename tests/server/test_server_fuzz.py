@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server._helpers import read_until_close
+from tests.harness import read_until_close
 
 from pytest_wsgateway.reference_server import ReferenceServer, ServerConfig
 from pytest_wsgateway.reference_server.http import (

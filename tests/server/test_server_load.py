@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.server._helpers import read_head
+from tests.harness import read_head
 
 from pytest_wsgateway.reference_server import ReferenceServer, ServerConfig
 

@@ -1,7 +1,7 @@
 """Hostile fake gateways on loopback, for proving that the suite never hangs and stays bounded.
 
 :func:`hostile_server` runs one *behaviour* per accepted connection on its own thread (plain TCP,
-or TLS when given a server context). Every behaviour is bounded: it ends when the client leaves,
+or TLS when given a server context), on :func:`tests.harness.connection_server`. Every behaviour is bounded: it ends when the client leaves,
 when the ``with`` block ends, or after ``hold`` seconds, whichever comes first; nothing here ever
 listens beyond 127.0.0.1.
 """
@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from tests.harness import connection_server
+
 from pytest_wsgateway.handshake import accept_for, head_end, parse_request
 
-LOOPBACK = "127.0.0.1"
 TEN_MB = 10 * 1024 * 1024
 
 
@@ -54,8 +55,12 @@ class Conn:
         self.sock.sendall(data)
         self.stats.add_sent(len(data))
 
-    def read_head(self, limit: int = 65536) -> bytes:
-        """The request head (bounded in size and time); b"" if the client left first."""
+    def read_request(self, limit: int = 65536) -> bytes:
+        """The request head (bounded in size and time); b"" if the client left first.
+
+        Unlike :func:`tests.harness.read_head` it reads in 0.1 s slices so that it also gives up
+        as soon as the server stops (a hostile server may hold a connection for ``hold`` seconds).
+        """
         data = b""
         while head_end(data) < 0 and len(data) < limit and not self.expired():
             self.sock.settimeout(0.1)
@@ -108,7 +113,7 @@ def close_at_once(conn: Conn) -> None:
 
 def reset_at_once(conn: Conn) -> None:
     """Reset the connection (SO_LINGER 0 then close => RST) after reading the request."""
-    conn.read_head()
+    conn.read_request()
     _reset(conn.sock)
 
 
@@ -119,7 +124,7 @@ def _reset(sock: socket.socket) -> None:
 
 def random_bytes(conn: Conn) -> None:
     """Answer with 4 KiB of random bytes (seeded per connection), then wait for the client."""
-    conn.read_head()
+    conn.read_request()
     rng = random.Random(conn.stats.connections)
     conn.send(bytes(rng.getrandbits(8) for _ in range(4096)))
     conn.hold()
@@ -127,7 +132,7 @@ def random_bytes(conn: Conn) -> None:
 
 def endless_head(conn: Conn) -> None:
     """A status line, then header lines forever (64 KiB chunks) until the client gives up."""
-    conn.read_head()
+    conn.read_request()
     conn.send(b"HTTP/1.1 101 Switching Protocols\r\n")
     line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
     chunk = line * 64
@@ -137,7 +142,7 @@ def endless_head(conn: Conn) -> None:
 
 def ten_mb_head(conn: Conn) -> None:
     """A 10 MB header block (then the empty line), sent as fast as the client reads it."""
-    conn.read_head()
+    conn.read_request()
     line = b"X-Filler: " + b"b" * 1000 + b"\r\n"
     chunk = line * 64
     sent = 0
@@ -162,7 +167,7 @@ def _accept_response(request_head: bytes) -> bytes:
 
 def valid_101_then_nothing(conn: Conn) -> None:
     """A correct 101 for whatever was asked, then silence (no pong, no close, no EOF)."""
-    conn.send(_accept_response(conn.read_head()))
+    conn.send(_accept_response(conn.read_request()))
     conn.hold()
 
 
@@ -170,7 +175,7 @@ def trickle(interval: float = 1.0) -> Behaviour:
     """A correct 101 sent one byte every ``interval`` seconds (then silence)."""
 
     def behaviour(conn: Conn) -> None:
-        response = _accept_response(conn.read_head())
+        response = _accept_response(conn.read_request())
         for byte in response:
             conn.send(bytes([byte]))
             if conn.stop.wait(interval) or conn.client_left() or conn.expired():
@@ -200,7 +205,7 @@ def tls_abort(conn: Conn) -> None:
 
 def flood_frames_after_101(conn: Conn) -> None:
     """A correct 101, then endless unfinished text fragments (never a final frame)."""
-    conn.send(_accept_response(conn.read_head()))
+    conn.send(_accept_response(conn.read_request()))
     fragment = b"\x01\x7e\xff\xff" + b"x" * 0xFFFF  # text, fin=0, 65535 bytes
     continuation = b"\x00\x7e\xff\xff" + b"x" * 0xFFFF  # continuation, fin=0
     conn.send(fragment)
@@ -220,13 +225,12 @@ def hostile_server(
     path: str = "/websocket-test",
 ) -> Iterator[tuple[str, Stats]]:
     """Serve ``behaviour`` on 127.0.0.1 (port 0); yields (URL, stats). ``tls`` = serve wss://."""
-    listener = socket.create_server((LOOPBACK, 0), backlog=256)
-    listener.settimeout(0.1)
-    stop = threading.Event()
     stats = Stats()
-    workers: list[threading.Thread] = []
+    stop = threading.Event()  # set when the ``with`` block ends: every behaviour gives up
 
     def run(sock: socket.socket) -> None:
+        with stats.lock:
+            stats.connections += 1
         with contextlib.suppress(OSError, ValueError):
             with sock:
                 if tls is not None:
@@ -236,29 +240,8 @@ def hostile_server(
                 if isinstance(sock, ssl.SSLSocket):
                     sock.close()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                sock, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with stats.lock:
-                stats.connections += 1
-            worker = threading.Thread(target=run, args=(sock,), daemon=True)
-            worker.start()
-            workers.append(worker)
-
-    acceptor = threading.Thread(target=serve, daemon=True)
-    acceptor.start()
-    scheme = "wss" if tls is not None else "ws"
-    try:
-        yield f"{scheme}://{LOOPBACK}:{listener.getsockname()[1]}{path}", stats
-    finally:
-        stop.set()
-        acceptor.join(5)
-        listener.close()
-        for worker in workers:
-            worker.join(5)
-
+    with connection_server(run, backlog=256) as server:
+        try:
+            yield server.url("wss" if tls is not None else "ws", path), stats
+        finally:
+            stop.set()
