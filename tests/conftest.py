@@ -11,6 +11,8 @@ import os
 import pytest
 
 # Many tests run the suite (or a user's project) in-process or in a subprocess through pytester.
+pytest_plugins = ["pytester"]
+
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip a test marked ``slow`` unless the run asked for it (``-m slow``).
