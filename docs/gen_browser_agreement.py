@@ -14,9 +14,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "browser-agreement.md"
-sys.path.insert(0, str(ROOT / "tests"))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the test helpers are the package ``tests`` at the repository root
 
-import _chromium  # noqa: E402  (tests/ is not a package)
+from tests.interop import _chromium  # noqa: E402
 
 
 def comparable(text: str) -> str:

@@ -4,7 +4,7 @@ and tests/expected_verdicts/faults.yaml (the cases that catch each one, and the 
     python docs/gen_fault_profiles.py           # rewrite the page
     python docs/gen_fault_profiles.py --check   # exit 1 if the page is out of date
 
-tests/test_faults.py runs the check, so the page cannot drift from the registry or the expectations.
+tests/server/test_faults.py runs the check, so the page cannot drift from the registry or the expectations.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ INTRO = """\
 
 A fault profile makes the reference server wrong in one small, named way that mirrors a mistake
 seen in real servers and gateways; everything else about the handshake and the tunnel stays
-correct. They exist to test the suite itself: `tests/test_mutation.py` runs the whole catalogue
+correct. They exist to test the suite itself: `tests/suite/test_mutation.py` runs the whole catalogue
 against every profile and requires that the cases in *caught by* fail and that nothing else fails
 except the documented collateral below (mutation score 100 %); both are kept beside the tests, in
 [`tests/expected_verdicts/faults.yaml`](../tests/expected_verdicts/faults.yaml).
-`tests/test_websocat_agreement.py` shows that websocat, a real client, refuses the same broken
+`tests/interop/test_websocat_agreement.py` shows that websocat, a real client, refuses the same broken
 handshakes.
 
 Serve one:

@@ -1,7 +1,7 @@
 """Targets for the suite's own tests: a plain websockets echo server and raw fake gateways.
 
-Each runs in a background thread on a port-0 socket bound before the thread starts (no
-free-port race) and is stopped when its ``with`` block ends.
+Each runs on a thread of :mod:`tests.harness` (a port-0 socket bound before the thread starts, no
+free-port race, no readiness wait) and is stopped when its ``with`` block ends.
 """
 
 from __future__ import annotations
@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import threading
 from collections.abc import Callable, Iterator
 
-from pytest_wsgateway.handshake import accept_for, head_end, parse_request
+from tests.harness import bind_loopback, connection_server, read_head, serve_in_thread
+
+from pytest_wsgateway.handshake import accept_for, parse_request
+
+#: What a fake gateway reads of a request head at most (then it answers whatever it got).
+REQUEST_HEAD_LIMIT = 65536
 
 
 @contextlib.contextmanager
@@ -20,31 +24,22 @@ def websockets_echo_server() -> Iterator[str]:
     """A default ``websockets.asyncio.server.serve`` echo server; yields its ws:// URL."""
     from websockets.asyncio.server import serve
 
-    sock = socket.create_server(("127.0.0.1", 0))
-    loop = asyncio.new_event_loop()
-    ready, stop = threading.Event(), None
+    sock = bind_loopback()
 
     async def echo(connection):
         with contextlib.suppress(Exception):
             async for message in connection:
                 await connection.send(message)
 
-    async def main():
-        nonlocal stop
-        stop = asyncio.Event()
+    async def main(stop: asyncio.Event) -> None:
         async with serve(echo, sock=sock, logger=_quiet_logger()):
-            ready.set()
             await stop.wait()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    ready.wait(10)
     try:
-        yield f"ws://127.0.0.1:{sock.getsockname()[1]}/"
+        with serve_in_thread(main, name="websockets-echo"):
+            yield f"ws://127.0.0.1:{sock.getsockname()[1]}/"
     finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-        loop.close()
+        sock.close()
 
 
 def _quiet_logger():
@@ -59,33 +54,8 @@ def _quiet_logger():
 @contextlib.contextmanager
 def raw_server(handle: Callable[[socket.socket], None]) -> Iterator[str]:
     """A thread-per-connection TCP server calling ``handle(conn)``; yields its ws:// URL."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stopping = threading.Event()
-    workers: list[threading.Thread] = []
-
-    def serve() -> None:
-        while not stopping.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            worker = threading.Thread(target=_run, args=(handle, conn), daemon=True)
-            worker.start()
-            workers.append(worker)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{listener.getsockname()[1]}/websocket-test"
-    finally:
-        stopping.set()
-        thread.join(5)
-        listener.close()
-        for worker in workers:
-            worker.join(5)
+    with connection_server(lambda conn: _run(handle, conn)) as server:
+        yield server.url()
 
 
 def _run(handle: Callable[[socket.socket], None], conn: socket.socket) -> None:
@@ -94,19 +64,16 @@ def _run(handle: Callable[[socket.socket], None], conn: socket.socket) -> None:
         handle(conn)
 
 
-def read_head(conn: socket.socket) -> bytes:
-    data = b""
-    while head_end(data) < 0 and len(data) < 65536:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
+def read_request(conn: socket.socket) -> bytes:
+    """The request head a fake gateway answers: what arrived up to the blank line, the client
+    closing, or :data:`REQUEST_HEAD_LIMIT` bytes (b"" if the client left without a word)."""
+    head, _ = read_head(conn, limit=REQUEST_HEAD_LIMIT, partial=True)
+    return head
 
 
 def gatewayscript_101(conn: socket.socket) -> None:
     """The IBM API Connect GatewayScript of the seed example: any request gets a 101 with only
     ``Sec-WebSocket-Accept`` (no Upgrade, no Connection, no validation of key or version)."""
-    data = read_head(conn)
+    data = read_request(conn)
     key = parse_request(data).get("Sec-WebSocket-Key") or ""
     conn.sendall(f"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {accept_for(key)}\r\n\r\n".encode())

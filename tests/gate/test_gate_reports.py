@@ -1,0 +1,177 @@
+"""--gateway-report: the JSON (versioned schema), Markdown and self-contained HTML reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.gate._helpers import FAULTY_CASES, PASSING_CASE, SELECTION, SUITE, HtmlReport, faulty_server, read_json
+from tests.harness import target_id
+from pytest_wsgateway.cases import load_catalogue
+from pytest_wsgateway.reports import SCHEMA_VERSION, VERDICTS
+
+CATALOGUE = {case.id: case for case in load_catalogue()}
+CASE_KEYS = {"id", "title", "level", "rfc", "verdict", "duration", "message", "known_failure"}
+
+
+def run(pytester, *args):
+    return pytester.runpytest(*SUITE, *args)
+
+
+def reports(*names):
+    return [f"--gateway-report={name}" for name in names]
+
+
+def check_counts(counts):
+    assert list(counts) == list(VERDICTS)
+    assert all(isinstance(value, int) and value >= 0 for value in counts.values())
+
+
+def test_every_format_from_one_run_against_one_target(pytester):
+    with faulty_server() as server:
+        result = run(pytester, f"--gateway-url={server.url}", "-k", SELECTION,
+                     *reports("out/r.json", "out/r.md", "out/nested/r.html"))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["wsgateway: report written to out/r.json", "wsgateway: report written to out/r.md",
+                                 "wsgateway: report written to out/nested/r.html"])
+    tid = target_id(server.url)
+
+    document = read_json(pytester.path / "out" / "r.json")
+    assert document["schema"] == "pytest-wsgateway-report"
+    assert document["schema_version"] == SCHEMA_VERSION == 1
+    assert document["exit_status"] == 1 and document["passed"] is False
+    assert document["verdicts"] == list(VERDICTS)
+    [target] = document["targets"]
+    assert target["id"] == tid and target["url"] == server.url and target["passed"] is False
+    cases = {case["id"]: case for case in target["cases"]}
+    assert list(cases) == [case_id for case_id in CATALOGUE if case_id in cases]  # catalogue order
+    assert set(cases) == {*FAULTY_CASES, PASSING_CASE}
+    for case_id, case in cases.items():
+        assert set(case) == CASE_KEYS
+        catalogued = CATALOGUE[case_id]
+        assert (case["title"], case["level"], case["rfc"]) == (catalogued.title, catalogued.level, catalogued.rfc)
+        assert isinstance(case["duration"], float) and case["duration"] >= 0
+        assert case["known_failure"] is None
+    for case_id in FAULTY_CASES:
+        assert cases[case_id]["verdict"] == "fail"
+        assert "expected: Upgrade: websocket" in cases[case_id]["message"]
+    assert cases[PASSING_CASE]["verdict"] == "pass" and cases[PASSING_CASE]["message"] == ""
+    total, by_level = target["summary"]["total"], target["summary"]["by_level"]
+    check_counts(total)
+    assert (total["pass"], total["fail"]) == (1, 2)
+    for level, counts in by_level.items():
+        check_counts(counts)
+        assert sum(counts.values()) == sum(1 for case in cases.values() if case["level"] == level)
+    assert document["summary"]["total"] == total
+    assert document["matrix"]["targets"] == [tid]
+    assert {row["case"]: row["verdicts"] for row in document["matrix"]["rows"]} == {
+        case_id: {tid: case["verdict"]} for case_id, case in cases.items()}
+
+    markdown = (pytester.path / "out" / "r.md").read_text()
+    assert markdown.startswith("# WebSocket gateway conformance report\n\n**FAILED** (exit status 1)")
+    assert f"| {tid} | **all** | 1 | 2 | 0 | 0 | 0 | 0 |" in markdown
+    assert "## Matrix" not in markdown  # one target: no matrix
+    title = CATALOGUE[PASSING_CASE].title
+    assert f"| `{PASSING_CASE}` | {title} | {CATALOGUE[PASSING_CASE].level} |" in markdown
+    assert "#### `accept-rfc-vector` — fail\n\n```text\n[must] accept-rfc-vector:" in markdown
+
+    page = HtmlReport((pytester.path / "out" / "nested" / "r.html").read_text())
+    assert "script" not in page.tags and page.external == []  # self-contained, no JavaScript
+    assert "style" in page.tags and "details" in page.tags
+    assert {row["data-case"]: row["data-verdict"] for row in page.case_rows()} == {
+        case_id: case["verdict"] for case_id, case in cases.items()}
+    assert page.matrix_rows() == [] and "matrix" not in page.ids
+    text = " ".join(page.text)
+    assert "FAILED" in text and "expected: Upgrade: websocket" in text and CATALOGUE[PASSING_CASE].rfc in text
+
+
+def test_several_targets_give_a_matrix(pytester):
+    with faulty_server() as broken, faulty_server(fault=False) as fixed:
+        result = run(pytester, f"--gateway-url={broken.url}", f"--gateway-url={fixed.url}", "-k", SELECTION,
+                     *reports("r.json", "r.md", "r.html"))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    bad, good = target_id(broken.url), target_id(fixed.url)
+    document = read_json(pytester.path / "r.json")
+    assert [target["id"] for target in document["targets"]] == [bad, good]
+    assert [target["passed"] for target in document["targets"]] == [False, True]
+    assert document["matrix"]["targets"] == [bad, good]
+    matrix = {row["case"]: row["verdicts"] for row in document["matrix"]["rows"]}
+    assert matrix == {"accept-rfc-vector": {bad: "fail", good: "pass"},
+                      "upgrade-header-websocket": {bad: "fail", good: "pass"},
+                      PASSING_CASE: {bad: "pass", good: "pass"}}
+    assert document["summary"]["total"]["pass"] == 4 and document["summary"]["total"]["fail"] == 2
+
+    markdown = (pytester.path / "r.md").read_text()
+    assert f"| Case | Level | {bad} | {good} |" in markdown
+    assert f"| `accept-rfc-vector` | must | fail | pass |" in markdown
+    assert markdown.count("## Target ") == 2
+
+    page = HtmlReport((pytester.path / "r.html").read_text())
+    assert "matrix" in page.ids
+    assert [row["data-case"] for row in page.matrix_rows()] == list(matrix)
+    assert len(page.case_rows()) == 6
+
+
+def test_known_failures_unexpected_passes_and_skips_have_their_own_verdicts(pytester):
+    pytester.path.joinpath("known.yaml").write_text(
+        f"accept-rfc-vector: ticket GW-1\n{PASSING_CASE}: ticket GW-2\n")
+    with faulty_server() as server:
+        result = run(pytester, f"--gateway-url={server.url}", "-k", f"{SELECTION} or tunnel-echo-text",
+                     "--gateway-known-failures=known.yaml", *reports("r.json", "r.html", "r.md"))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the unexpected pass fails the gate
+    [target] = read_json(pytester.path / "r.json")["targets"]
+    cases = {case["id"]: case for case in target["cases"]}
+    assert {case_id: case["verdict"] for case_id, case in cases.items()} == {
+        "accept-rfc-vector": "known-failure", "upgrade-header-websocket": "fail",
+        PASSING_CASE: "unexpected-pass", "tunnel-echo-text": "skip"}
+    assert cases["accept-rfc-vector"]["known_failure"] == "ticket GW-1"
+    assert "expected: Upgrade: websocket" in cases["accept-rfc-vector"]["message"]
+    assert "remove it from the baseline" in cases[PASSING_CASE]["message"]
+    assert "--gateway-echo" in cases["tunnel-echo-text"]["message"]
+    assert target["summary"]["total"] == {"pass": 0, "fail": 1, "error": 0, "skip": 1,
+                                          "known-failure": 1, "unexpected-pass": 1}
+    page = HtmlReport((pytester.path / "r.html").read_text())
+    assert {row["data-case"]: row["data-verdict"] for row in page.case_rows()}["tunnel-echo-text"] == "skip"
+    assert "known failure: ticket GW-1" in " ".join(page.text)
+    assert "(known failure: ticket GW-1)" in (pytester.path / "r.md").read_text()
+
+
+def test_the_embedded_reference_server_is_reported_per_scheme(pytester):
+    result = run(pytester, "-k", "accept-rfc-vector", "--gateway-report=r.json")
+    assert result.ret == pytest.ExitCode.OK
+    document = read_json(pytester.path / "r.json")
+    assert [(t["id"], t["url"]) for t in document["targets"]] == [
+        ("reference-ws", "embedded reference server (ws://)"), ("reference-wss", "embedded reference server (wss://)")]
+    assert document["passed"] is True and document["exit_status"] == 0
+
+
+def test_report_paths_from_the_environment(pytester, monkeypatch):
+    monkeypatch.setenv("WSGATEWAY_REPORT", "env.json env.md")
+    with faulty_server() as server:
+        run(pytester, f"--gateway-url={server.url}", "-k", PASSING_CASE)
+    assert read_json(pytester.path / "env.json")["passed"] is True
+    assert (pytester.path / "env.md").read_text().startswith("# WebSocket gateway conformance report")
+
+
+def test_messages_cannot_break_out_of_markdown_or_html(pytester):
+    from pytest_wsgateway.reports import Result, build_document, render
+
+    nasty = "<script>alert(1)</script> | pipe\n```\nfence"
+    result = Result(case="c|1", target="t", title=nasty, level="must", rfc="RFC 6455 §4", verdict="fail",
+                    message=nasty)
+    document = build_document([result], [("t", "ws://h/")], 1)
+    page = HtmlReport(render(document, ".html"))
+    assert "script" not in page.tags and nasty.splitlines()[0] in " ".join(page.text)
+    markdown = render(document, ".md")
+    assert "| `c|1` |" not in markdown and "| `c\\|1` |" in markdown
+    assert "<script>" not in markdown.split("```")[0]
+    assert "````text\n" + nasty + "\n````" in markdown  # a longer fence than any in the message
+
+
+@pytest.mark.parametrize("name", ["report.txt", "report", "report.JSONX"])
+def test_an_unknown_report_format_is_a_usage_error(pytester, name):
+    result = run(pytester, "--gateway-url=ws://gw.invalid/ws", f"--gateway-report={name}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.errlines if line.strip()] == [
+        f"ERROR: --gateway-report {name}: unknown format "
+        f"{repr(name[name.index('.'):].lower()) if '.' in name else repr('(no extension)')}; "
+        f"use a .json, .md or .html file name"]

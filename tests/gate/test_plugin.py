@@ -1,0 +1,131 @@
+"""The plugin as users meet it: options, usage errors, ids, markers, JUnit properties, entry points."""
+
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pytest_wsgateway.cases import load_catalogue
+
+SUITE = ("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider")
+
+
+def run(pytester, *args):
+    return pytester.runpytest_subprocess(*SUITE, *args, timeout=120)
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["--gateway-url=http://gw.example/ws"], "ERROR: --gateway-url 'http://gw.example/ws': the scheme must be ws:// or wss://, not 'http'"),
+    (["--gateway-url=wss://gw.example/ws", "--gateway-ca=/no/such/ca.pem"], "ERROR: --gateway-ca /no/such/ca.pem: no such file"),
+    (["--gateway-url=ws://gw.example/ws", "--gateway-timeout=soon"], "ERROR: --gateway-timeout 'soon': expected a number of seconds above 0"),
+    (["--gateway-url=ws://gw.example/ws", "--gateway-header=no colon s3cr3t"], "ERROR: --gateway-header: expected 'Name: value' (the text is not shown: it may hold a secret)"),
+    (["--gateway-url=ws://gw.example/ws", "--gateway-header=Bad Name: s3cr3t"], "ERROR: --gateway-header 'Bad Name': not a valid header name (RFC 9110 §5.1 token)"),
+    (["--gateway-url=ws://gw.example/ws", "--gateway-api=/no/such/api.yaml"], "ERROR: --gateway-api /no/such/api.yaml: No such file or directory"),
+])
+def test_bad_option_values_are_one_readable_usage_error(pytester, args, line):
+    result = run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0] == line
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_unreachable_host_fails_each_case_with_one_line(pytester):
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        result = run(pytester, f"--gateway-url=ws://127.0.0.1:{port}/ws", "-k", "accept- or reject-key-missing", "-q")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    assert "Traceback" not in out and "INTERNALERROR" not in out
+    failures = [line for line in result.stdout.lines if line.startswith("[must]") or line.startswith("[interop]")]
+    assert failures and all(line.endswith(f"cannot connect to 127.0.0.1:{port}: Connection refused") for line in failures)
+
+
+def test_ids_are_case_at_target_stable_and_scheme_aware(pytester):
+    args = ("--gateway-url=ws://gw.invalid:8080/ws", "--gateway-url=wss://gw.invalid/ws", "--collect-only", "-q")
+    first, second = run(pytester, *args), run(pytester, *args)
+    ids = [line for line in first.stdout.lines if "::test_conformance[" in line]
+    assert ids == [line for line in second.stdout.lines if "::test_conformance[" in line]
+    params = {line.split("[", 1)[1].rstrip("]") for line in ids}
+    cases = load_catalogue()
+    expected = {f"{c.id}@ws-gw.invalid:8080-ws" for c in cases if "ws" in c.schemes}
+    expected |= {f"{c.id}@wss-gw.invalid-ws" for c in cases if "wss" in c.schemes}
+    assert params == expected
+
+
+def test_report_header_shows_targets_and_tls_mode(pytester):
+    result = run(pytester, "--gateway-url=wss://gw.invalid/ws", "--gateway-insecure", "--collect-only")
+    result.stdout.fnmatch_lines(["wsgateway: 1 target(s): wss://gw.invalid/ws",
+                                 "wsgateway: TLS certificates NOT verified (--gateway-insecure)"])
+
+
+@pytest.mark.parametrize("level", ["must", "should", "interop"])
+def test_levels_are_registered_markers(pytester, level):
+    result = run(pytester, "--gateway-url=ws://gw.invalid/ws", "-m", level, "--collect-only", "-q", "--strict-markers")
+    expected = sum(1 for c in load_catalogue() if c.level == level and "ws" in c.schemes)
+    assert f"{expected}/" in result.stdout.str().splitlines()[-1]
+
+
+def test_url_from_environment_and_ini(pytester, monkeypatch):
+    monkeypatch.setenv("WSGATEWAY_URL", "ws://from-env.invalid/ws")
+    result = run(pytester, "--collect-only", "-q", "-k", "accept-rfc-vector")
+    result.stdout.fnmatch_lines(["*accept-rfc-vector@ws-from-env.invalid-ws*"])
+    monkeypatch.delenv("WSGATEWAY_URL")
+    pytester.makeini("[pytest]\nwsgateway_url = ws://from-ini.invalid/ws\n")
+    result = run(pytester, "--collect-only", "-q", "-k", "accept-rfc-vector")
+    result.stdout.fnmatch_lines(["*accept-rfc-vector@ws-from-ini.invalid-ws*"])
+    result = run(pytester, "--gateway-url=ws://from-cli.invalid/ws", "--collect-only", "-q", "-k", "accept-rfc-vector")
+    result.stdout.fnmatch_lines(["*accept-rfc-vector@ws-from-cli.invalid-ws*"])
+
+
+def test_junit_xml_carries_case_id_rfc_section_and_level(pytester):
+    result = run(pytester, "-k", "accept-rfc-vector or reject-version-99", "--junitxml=out.xml")
+    assert result.ret == 0
+    cases = ET.parse(pytester.path / "out.xml").getroot().iter("testcase")
+    seen = {}
+    for case in cases:
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        seen[(props["wsgateway_case"], props["wsgateway_target"])] = props
+    assert seen[("accept-rfc-vector", "reference-wss")]["wsgateway_rfc"] == "RFC 6455 §1.3"
+    assert seen[("reject-version-99-version-advertised", "reference-ws")]["wsgateway_level"] == "must"
+    assert len(seen) == 2 * 4  # accept-rfc-vector, reject-version-99 and its two siblings; ws and wss
+
+
+def test_embedded_target_line_and_both_schemes(pytester):
+    result = run(pytester, "-k", "upgrade-status-101", "-v")
+    result.stdout.fnmatch_lines(["wsgateway: target: the embedded reference server*",
+                                 "*upgrade-status-101@reference-ws* PASSED*",
+                                 "*upgrade-status-101@reference-wss* PASSED*"])
+
+
+def test_console_script_runs_the_suite_from_an_empty_directory(tmp_path):
+    script = Path(sys.executable).with_name("wsgateway-conformance")
+    result = subprocess.run([str(script), "-k", "upgrade-status-101", "-q", "-p", "no:cacheprovider"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+    assert "warning" not in result.stdout  # e.g. pytest's "Module already imported so cannot be rewritten"
+
+
+def test_console_script_turns_urls_into_gateway_url():
+    from pytest_wsgateway.conformance_cli import build_args
+
+    assert build_args(["wss://gw/ws", "-m", "must"]) == [
+        "--gateway-url=wss://gw/ws", "-m", "must", "--pyargs", "pytest_wsgateway.conformance"]
+
+
+def test_plugin_can_be_disabled_and_loads_nothing_heavy():
+    code = ("import sys, pytest_wsgateway.plugin; "
+            "heavy = {'yaml', 'trustme', 'websockets', 'ssl', 'pytest_wsgateway.http1'} & set(sys.modules); "
+            "print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.strip() == "[]"
+
+
+def test_disabled_plugin_has_no_options(pytester):
+    result = pytester.runpytest_subprocess("-p", "no:wsgateway", "--gateway-url=ws://x/", timeout=60)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unrecognized arguments: --gateway-url" in result.stderr.str()

@@ -1,0 +1,1 @@
+"""The repository's tools keep working: the benchmark scripts in quick mode."""
