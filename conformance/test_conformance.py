@@ -1,8 +1,10 @@
 """Every case of the catalogue against every target (ids: ``<case>@<target>``).
 
 The plugin parametrizes ``wsgateway_case`` and ``wsgateway_target``; the executor
-(:mod:`pytest_wsgateway.executor`) runs the case (request -> transport -> checks, see
-:func:`pytest_wsgateway.runner.run_case`) and this test reports its outcome.
+(:mod:`pytest_wsgateway.executor`) runs the case (canary, request -> transport -> checks, see
+:func:`pytest_wsgateway.runner.run_case` and :mod:`pytest_wsgateway.verdicts`) and this test
+reports its outcome: passed, failed, or inconclusive (a failure the summary, JUnit and the reports
+show as ``inconclusive``, with the reason).
 """
 
 import pytest
@@ -11,11 +13,17 @@ from pytest_wsgateway.plugin import RENDERED_KEY
 from pytest_wsgateway.runner import unmet_requirement
 
 
-def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, request):
+def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, request, record_property):
     reason = unmet_requirement(wsgateway_case, wsgateway_target)
     if reason:
         pytest.skip(reason)
     outcome = wsgateway_executor.outcome(wsgateway_case, wsgateway_target)
+    if outcome.rate_limited:
+        record_property("wsgateway_rate_limited", outcome.rate_limited)
+    if outcome.crashed_after:
+        record_property("wsgateway_crashed_after", outcome.crashed_after)
+    if outcome.inconclusive:
+        record_property("wsgateway_inconclusive", outcome.redact(outcome.inconclusive))
     if not outcome.passed:
         message = request.node.stash[RENDERED_KEY] = outcome.message()
         pytest.fail(message, pytrace=False)

@@ -96,7 +96,7 @@ def collect(workdir: Path) -> dict[str, dict[str, _gateways.Verdict]]:
 def _cell(verdict: _gateways.Verdict | None) -> str:
     if verdict is None or verdict.outcome == "skipped":
         return "–"
-    return "pass" if verdict.outcome == "passed" else "**FAIL**"
+    return {"passed": "pass", "inconclusive": "n/j"}.get(verdict.outcome, "**FAIL**")
 
 
 def _reasons(name: str) -> dict[str, str]:
@@ -104,6 +104,12 @@ def _reasons(name: str) -> dict[str, str]:
     if not path.exists():
         return {}
     return {case: entry["reason"] for case, entry in _gateways.load_expected(path).items()}
+
+
+def _inconclusive_reason(name: str, case: str) -> str:
+    path = REPO / "tests" / "expected_verdicts" / f"{name}.yaml"
+    entry = _gateways.load_inconclusive(path).get(case) if path.exists() else None
+    return entry["reason"] if entry else "(no reason recorded in tests/expected_verdicts)"
 
 
 def render(results: dict[str, dict[str, _gateways.Verdict]]) -> str:
@@ -133,7 +139,8 @@ def render(results: dict[str, dict[str, _gateways.Verdict]]) -> str:
         failing = sum(verdict.outcome == "failed" for verdict in results[column.name].values())
         out.append(f"| `{column.name}` | {column.what} | {column.kind} | {failing} |")
     out += ["", "## Verdicts", "",
-            "`pass`: the requirement holds; **FAIL**: the target deviates; `–`: not run (see below).", "",
+            "`pass`: the requirement holds; **FAIL**: the target deviates; `n/j`: inconclusive, not judged (see",
+            "below); `–`: not run (see below).", "",
             "| case | level | RFC | " + " | ".join(f"`{column.name}`" for column in COLUMNS) + " |",
             "|---|---|---|" + "---|" * len(COLUMNS)]
     for case, level, rfc in rows:
@@ -151,6 +158,16 @@ def render(results: dict[str, dict[str, _gateways.Verdict]]) -> str:
     by_scheme = sorted(case.id for case in catalogue if case.id in ran and "ws" not in case.schemes)
     if by_scheme:
         out.append(f"- {', '.join(f'`{case}`' for case in by_scheme)}: `wss://` only (not run on `ws://` targets)")
+    inconclusive: dict[tuple[str, str], list[str]] = {}
+    for column in COLUMNS:
+        for case, _, _ in rows:
+            verdict = results[column.name].get(case)
+            if verdict is not None and verdict.outcome == "inconclusive":
+                inconclusive.setdefault((column.name, _inconclusive_reason(column.name, case)), []).append(case)
+    if inconclusive:
+        out += ["", "## Not judged (inconclusive)", ""]
+        for (name, reason), cases in inconclusive.items():
+            out.append(f"- `{name}`: {', '.join(f'`{case}`' for case in cases)}: {' '.join(reason.split())}")
     out += ["", "## Why each failure is a deviation", ""]
     for column in COLUMNS:
         failed = [case for case, _, _ in rows if (v := results[column.name].get(case)) and v.outcome == "failed"]

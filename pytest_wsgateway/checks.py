@@ -46,15 +46,21 @@ Check = Callable[..., Iterator[Finding]]
 CHECKS: dict[str, Check] = {}
 #: Checks that judge only the API definition (declared with ``offline=True``).
 OFFLINE: set[str] = set()
+#: Checks that judge a refusal (declared with ``refusal=True``): they prove something only when the
+#: same target upgrades the valid request (see :mod:`pytest_wsgateway.verdicts`).
+REFUSAL: set[str] = set()
 
 
-def check(name: str, *, offline: bool = False) -> Callable[[Check], Check]:
-    """Register a check under ``name``; ``offline`` = it needs no exchange, only the context."""
+def check(name: str, *, offline: bool = False, refusal: bool = False) -> Callable[[Check], Check]:
+    """Register a check under ``name``; ``offline`` = it needs no exchange, only the context;
+    ``refusal`` = it judges how an invalid request is refused."""
 
     def register(function: Check) -> Check:
         CHECKS[name] = function
         if offline:
             OFFLINE.add(name)
+        if refusal:
+            REFUSAL.add(name)
         return function
 
     return register
@@ -213,7 +219,7 @@ def upgraded(request: Request, exchange: Exchange, context: Context) -> Iterator
 # --- rejections ----------------------------------------------------------------------------
 
 
-@check("not_upgraded")
+@check("not_upgraded", refusal=True)
 def not_upgraded(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 6455 §4.2.1: for an invalid handshake the server "MUST stop processing the client's
     handshake and return an HTTP response with an appropriate error code"; never a 101."""
@@ -222,7 +228,7 @@ def not_upgraded(request: Request, exchange: Exchange, context: Context) -> Iter
                       status_text(exchange))
 
 
-@check("clean_error")
+@check("clean_error", refusal=True)
 def clean_error(request: Request, exchange: Exchange, context: Context, also: tuple[int, ...] = ()) -> Iterator[Finding]:
     """A complete HTTP error response (4xx, or a status listed in ``also``), not a reset or a hang."""
     allowed = "a 4xx status" + "".join(f" or {code}" for code in also)
@@ -233,7 +239,7 @@ def clean_error(request: Request, exchange: Exchange, context: Context, also: tu
         yield Finding("RFC 6455 §4.2.1: reject with an HTTP error response", allowed, status_text(exchange))
 
 
-@check("status_is")
+@check("status_is", refusal=True)
 def status_is(request: Request, exchange: Exchange, context: Context, status: tuple[int, ...] = (400,),
               requirement: str = "") -> Iterator[Finding]:
     """The response has one of the given status codes (for rules that name the code)."""
@@ -242,7 +248,7 @@ def status_is(request: Request, exchange: Exchange, context: Context, status: tu
         yield Finding(requirement or f"status {expected}", f"status {expected}", status_text(exchange))
 
 
-@check("version_advertised")
+@check("version_advertised", refusal=True)
 def version_advertised(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 6455 §4.4: refusing a version, the server sends "a |Sec-WebSocket-Version| header field
     indicating the version(s) the server is capable of understanding"."""
@@ -256,7 +262,7 @@ def version_advertised(request: Request, exchange: Exchange, context: Context) -
                       f"{status_text(exchange)} with {_header_text(response, 'Sec-WebSocket-Version')}")
 
 
-@check("allow_on_405")
+@check("allow_on_405", refusal=True)
 def allow_on_405(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response"."""
     response = exchange.response
@@ -264,7 +270,7 @@ def allow_on_405(request: Request, exchange: Exchange, context: Context) -> Iter
         yield Finding("RFC 9110 §15.5.6: a 405 carries Allow", "Allow: GET", "no Allow header")
 
 
-@check("upgrade_listed_in_connection")
+@check("upgrade_listed_in_connection", refusal=True)
 def upgrade_listed_in_connection(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 9110 §7.8: "A sender of Upgrade MUST also send an "Upgrade" connection option in the
     Connection header field" (so intermediaries do not forward it) — on error responses too."""
@@ -274,7 +280,7 @@ def upgrade_listed_in_connection(request: Request, exchange: Exchange, context: 
                       f"{_header_text(response, 'Upgrade')} with {_header_text(response, 'Connection')}")
 
 
-@check("upgrade_on_426")
+@check("upgrade_on_426", refusal=True)
 def upgrade_on_426(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 9110 §15.5.22: "The server MUST send an Upgrade header field in a 426 response"."""
     response = exchange.response
@@ -361,7 +367,7 @@ def echo(request: Request, exchange: Exchange, context: Context, text: str | Non
                       _frames_text(exchange))
 
 
-@check("refused_cleanly_or_tunnel_works")
+@check("refused_cleanly_or_tunnel_works", refusal=True)
 def refused_cleanly_or_tunnel_works(request: Request, exchange: Exchange, context: Context,
                                     payload: str = "") -> Iterator[Finding]:
     """RFC 9110 §9.3.1 leaves a GET body to the server: either refuse it with a clean HTTP error,

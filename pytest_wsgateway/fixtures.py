@@ -163,4 +163,4 @@ def wsgateway_target(request: pytest.FixtureRequest) -> Target:
 @pytest.fixture(scope="session")
 def wsgateway_executor(request: pytest.FixtureRequest) -> SerialExecutor:
     """The executor that runs the conformance cases (:mod:`pytest_wsgateway.executor`)."""
-    return request.config.stash[options.EXECUTOR_KEY]
+    return options.executor(request.config)

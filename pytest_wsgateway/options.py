@@ -36,6 +36,10 @@ OPTIONS = (
     ("echo", None, "the endpoint echoes messages: also check that a text and a binary message come back", "bool"),
     ("subprotocol", "NAME", "a subprotocol the API speaks (repeatable); default for the embedded server: "
      "its own (wsgateway_subprotocols)", "list"),
+    ("rate", "PER_SECOND", "send at most this many requests per second to each target (API gateways meter "
+     "calls; default: no cap)", "str"),
+    ("retry_budget", "SECONDS", "how long the run may wait out rate limits (429, 503 + Retry-After) in all "
+     "before rate-limited cases end inconclusive (default 60)", "str"),
     ("browser", None, "also open each target from a real headless Chromium and compare with the suite's verdict "
      "(conformance/test_browser.py); env WSGATEWAY_BROWSER may also be the path of a Chromium", "bool"),
     ("browser_path", "PATH", "the Chromium/Chrome binary for --gateway-browser (default: chromium on PATH)", "str"),
@@ -105,11 +109,14 @@ class GatewayOptions(NamedTuple):
     subprotocols: tuple[str, ...] = ()
     browser: bool = False
     browser_path: str | None = None
+    rate: str | None = None
+    retry_budget: str | None = None
 
     @property
     def validate_early(self) -> bool:
         """Whether options that need validating were given (then a bad one stops the run at once)."""
-        return bool(self.urls or self.ca or self.timeout or self.headers or self.api or self.subprotocols)
+        return bool(self.urls or self.ca or self.timeout or self.headers or self.api or self.subprotocols
+                    or self.rate or self.retry_budget)
 
 
 def browser_env(value: str | None = None) -> tuple[bool, str | None]:
@@ -150,6 +157,8 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         subprotocols=tuple(values["subprotocol"]),
         browser=bool(values["browser"]) or env_browser,
         browser_path=values["browser_path"] or env_path,
+        rate=values["rate"] or None,
+        retry_budget=values["retry_budget"] or None,
     )
 
 
@@ -165,6 +174,9 @@ def resolve(options: GatewayOptions) -> Settings:
             raise ValueError
     except ValueError:
         raise pytest.UsageError(f"--gateway-timeout {options.timeout!r}: expected a number of seconds above 0") from None
+    rate = _seconds(options.rate, "--gateway-rate", None, "a number of requests per second above 0")
+    retry_budget = _seconds(options.retry_budget, "--gateway-retry-budget", 60.0, "a number of seconds, 0 or more",
+                            zero=True)
     if options.ca and not os.path.isfile(options.ca):
         raise pytest.UsageError(f"--gateway-ca {options.ca}: no such file")
     bad = next((name for name in options.subprotocols if not is_token(name)), None)
@@ -185,7 +197,21 @@ def resolve(options: GatewayOptions) -> Settings:
     return Settings(targets=tuple(targets), timeout=timeout, origin=options.origin, headers=headers,
                     echo=options.echo, api=api, subprotocols=tuple(options.subprotocols),
                     known_failures=options.known_failures, write_baseline=options.write_baseline,
-                    reports=options.reports, browser=options.browser, browser_path=options.browser_path)
+                    reports=options.reports, browser=options.browser, browser_path=options.browser_path,
+                    rate=rate, retry_budget=retry_budget)
+
+
+def _seconds(text: str | None, flag: str, default: float | None, expected: str, zero: bool = False) -> float | None:
+    """A positive (or, with ``zero``, non-negative) finite number from ``text``; usage error otherwise."""
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 or (zero and value == 0)) or value == float("inf"):
+        raise pytest.UsageError(f"{flag} {text!r}: expected {expected}")
+    return value
 
 
 def settings(config: pytest.Config) -> Settings:
@@ -193,6 +219,16 @@ def settings(config: pytest.Config) -> Settings:
     if SETTINGS_KEY not in config.stash:
         config.stash[SETTINGS_KEY] = resolve(config.stash[OPTIONS_KEY])
     return config.stash[SETTINGS_KEY]
+
+
+def executor(config: pytest.Config):
+    """The run's executor (:class:`~pytest_wsgateway.executor.SerialExecutor`), made once."""
+    if EXECUTOR_KEY not in config.stash:
+        from .executor import SerialExecutor
+
+        found = settings(config)
+        config.stash[EXECUTOR_KEY] = SerialExecutor(rate=found.rate, retry_budget=found.retry_budget)
+    return config.stash[EXECUTOR_KEY]
 
 
 def catalogue(config: pytest.Config | None = None) -> tuple[Case, ...]:

@@ -36,9 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
         options.settings(config)  # a bad value is one usage-error line, not a failure per test
     if given.known_failures or given.write_baseline or given.reports:
         _configure_gate(config, given)
-    from . import executor, fixtures
+    from . import fixtures
 
-    config.stash[options.EXECUTOR_KEY] = executor.SerialExecutor()
     config.pluginmanager.register(fixtures, "wsgateway-fixtures")
 
 
@@ -175,13 +174,63 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         case = callspec.params.get("wsgateway_case") if callspec else None
         if case is not None and hasattr(case, "rfc"):
             pairs.append((case, settings.target(callspec.params["wsgateway_target"])))
-    config.stash[options.EXECUTOR_KEY].prepare(pairs)
+    options.executor(config).prepare(pairs)
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str] | None:
     given = config.stash.get(options.OPTIONS_KEY, None)
-    if given is None or given.urls:
+    if given is None or options.SETTINGS_KEY not in config.stash:
         return None
-    if any("wsgateway_case" in getattr(item, "fixturenames", ()) for item in items):
-        return ["wsgateway: target: the embedded reference server (ws:// and wss://, trusting its generated CA)"]
+    from . import checks
+
+    per_target: dict[str, int] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("wsgateway_case") if callspec else None
+        if case is not None and hasattr(case, "rfc") and not checks.offline(name for name, _ in case.expect):
+            target = callspec.params["wsgateway_target"]
+            per_target[target] = per_target.get(target, 0) + 1
+    if not per_target:
+        return None
+    total = sum(per_target.values()) + len(per_target)
+    lines = [f"wsgateway: this run sends about {total} handshake requests: {sum(per_target.values())} cases and one "
+             f"canary (the valid upgrade) per target, plus retries after rate limits"]
+    if not given.urls:
+        lines.insert(0, "wsgateway: target: the embedded reference server (ws:// and wss://, trusting its generated CA)")
+    return lines
+
+
+def _properties(report: pytest.TestReport) -> dict:
+    try:
+        return dict(report.user_properties)
+    except (TypeError, ValueError):
+        return {}
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    """A case that could not be judged fails the run but is shown as INCONCLUSIVE, not FAILED."""
+    if report.when == "call" and report.failed and "wsgateway_inconclusive" in _properties(report):
+        return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
     return None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Say once per target why its cases were inconclusive, and how many answers were rate limits."""
+    reasons: dict[tuple[str, str], int] = {}
+    limited = 0
+    for report in terminalreporter.stats.get("inconclusive", []):
+        props = _properties(report)
+        key = (str(props.get("wsgateway_target", "")), str(props.get("wsgateway_inconclusive", "")))
+        reasons[key] = reasons.get(key, 0) + 1
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) == "call":
+                limited += int(_properties(report).get("wsgateway_rate_limited", 0) or 0)
+    if not reasons and not limited:
+        return
+    terminalreporter.section("wsgateway: could not judge", sep="-", yellow=True)
+    for (target, reason), count in sorted(reasons.items()):
+        terminalreporter.write_line(f"{target}: {count} case(s) inconclusive: {reason}")
+    if limited:
+        terminalreporter.write_line(f"{limited} answer(s) were rate limits (429 / 503 + Retry-After), waited out "
+                                    f"within --gateway-retry-budget")

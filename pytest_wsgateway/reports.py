@@ -25,11 +25,12 @@ import pytest
 from .levels import LEVELS
 
 SCHEMA_NAME = "pytest-wsgateway-report"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FORMATS = (".json", ".md", ".html")
-#: Every verdict a (case, target) can get; ``fail``, ``error`` and ``unexpected-pass`` fail the gate.
-VERDICTS = ("pass", "fail", "error", "skip", "known-failure", "unexpected-pass")
-FAILING = ("fail", "error", "unexpected-pass")
+#: Every verdict a (case, target) can get; ``fail``, ``error``, ``unexpected-pass`` and
+#: ``inconclusive`` (the target could not be judged: see pytest_wsgateway.verdicts) fail the gate.
+VERDICTS = ("pass", "fail", "error", "skip", "known-failure", "unexpected-pass", "inconclusive")
+FAILING = ("fail", "error", "unexpected-pass", "inconclusive")
 
 
 def check_report_path(path: str) -> str:
@@ -155,6 +156,8 @@ def _classify(report: pytest.TestReport, known_failure: str | None) -> tuple[str
             return ("unexpected-pass" if known_failure else "pass"), ""
         if report.failed:
             text = report.longreprtext
+            if "wsgateway_inconclusive" in _props(report):
+                return "inconclusive", text
             if known_failure and text.startswith("[XPASS(strict)]"):
                 return "unexpected-pass", (f"known failure now passes; remove it from the baseline "
                                            f"(reason was: {known_failure})")
@@ -309,7 +312,7 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:80rem}
 table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.n{text-align:right}pre{white-space:pre-wrap;background:#f8f8f8;padding:.5rem;margin:.25rem 0}
-.pass{background:#e6f4ea}.fail,.error,.unexpected-pass{background:#fce8e6}.skip{background:#f1f3f4}.known-failure{background:#fef7e0}
+.pass{background:#e6f4ea}.fail,.error,.unexpected-pass{background:#fce8e6}.skip{background:#f1f3f4}.known-failure{background:#fef7e0}.inconclusive{background:#fff3cd}
 .status-passed{color:#137333}.status-failed{color:#a50e0e}
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import checks
-from .cases import REQUIREMENTS, Case, render_request
+from .cases import REQUIREMENTS, Case, RequestSpec, render_request
 from .exchange import ConnectError, Exchange, ExchangeError
 from .redact import Redactor
 from .targets import Target
@@ -28,33 +28,51 @@ class Outcome:
     findings: list[checks.Finding] = field(default_factory=list)
     connect_error: ExchangeError | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: Why the target could not be judged (see :mod:`pytest_wsgateway.verdicts`), or None.
+    inconclusive: str | None = None
+    #: The case whose request came just before the target stopped accepting connections.
+    crashed_after: str | None = None
+    #: How many rate-limit answers (429, 503 with Retry-After) were waited out for this case.
+    rate_limited: int = 0
 
     @property
     def passed(self) -> bool:
-        return self.connect_error is None and not self.findings
+        return self.connect_error is None and not self.findings and self.inconclusive is None
 
     @property
     def redactor(self) -> Redactor:
         return Redactor(self.secrets or self.target.secrets, (name for name, _ in self.target.headers))
 
     def summary(self) -> str:
-        """One line: why the case failed."""
+        """One line: why the case failed (or could not be judged)."""
+        if self.inconclusive:
+            return self.redact(f"{self.case.id}: inconclusive: {self.inconclusive}")
         if self.connect_error:
-            return self.redact(f"{self.case.id}: {self.connect_error}")
+            return self.redact(f"{self.case.id}: {self.connect_error}{self._crash()}")
         first = self.findings[0]
         return self.redact(f"{self.case.id}: expected {first.expected}; got {first.actual}")
 
     def message(self) -> str:
         """The failure explanation: requirement, expected, actual, RFC quote, transcript."""
         hide = self.redactor
+        if self.inconclusive:
+            head = f"INCONCLUSIVE [{self.case.level}] {self.case.id} @ {hide.url(self.target.url)}: {hide.text(self.inconclusive)}"
+            return head if self.exchange is None else f"{head}\n\n{self.transcript()}"
         if self.connect_error:
-            return f"[{self.case.level}] {self.case.id} @ {hide.url(self.target.url)}: {hide.text(str(self.connect_error))}"
+            return (f"[{self.case.level}] {self.case.id} @ {hide.url(self.target.url)}: "
+                    f"{hide.text(str(self.connect_error))}{self._crash()}")
         lines = [f"[{self.case.level}] {self.case.id}: {self.case.title}", f"target: {hide.url(self.target.url)}"]
         for finding in self.findings:
             lines += [f"requirement: {finding.requirement}", f"  expected: {hide.text(finding.expected)}",
                       f"  actual:   {hide.text(finding.actual)}"]
         lines += [f"{self.case.rfc}: \"{self.case.quote}\"", "", self.transcript()]
         return "\n".join(lines)
+
+    def _crash(self) -> str:
+        if self.crashed_after is None:
+            return ""
+        return (f" -- the target answered earlier and stopped accepting connections after `{self.crashed_after}`: "
+                f"that request may have crashed it")
 
     def transcript(self) -> str:
         """The request and the response as seen on the wire, secrets hidden."""
@@ -77,6 +95,19 @@ class Outcome:
     def redact(self, text: str) -> str:
         """Free text with this outcome's secrets hidden (:meth:`Redactor.text`)."""
         return self.redactor.text(text)
+
+
+#: The valid upgrade each target must accept before its refusals mean anything (the canary).
+CANARY = Case(id="canary", title="The valid upgrade (the canary)", level="must", rfc="RFC 6455 §4.1",
+              quote="The handshake MUST be a valid HTTP request as specified by [RFC2616].",
+              expect=(("status_101", {}),))
+
+
+#: A plain GET (no upgrade headers): sent when the canary gets no answer, to tell a target that
+#: never answers (every case ends at once) from one that holds back only its 101s.
+LIVENESS = Case(id="liveness", title="A plain GET (is the target answering at all?)", level="interop",
+                rfc="RFC 9110 §9.3.1", quote="The GET method requests transfer of a current selected representation",
+                request=RequestSpec(remove=("Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version")))
 
 
 def unmet_requirement(case: Case, target: Target) -> str | None:

@@ -34,6 +34,9 @@ class Settings:
     reports: tuple[str, ...] = ()
     browser: bool = False
     browser_path: str | None = None
+    #: Requests per second per target (None: no cap); seconds the run may wait out rate limits.
+    rate: float | None = None
+    retry_budget: float = 60.0
 
     @property
     def embedded(self) -> bool:

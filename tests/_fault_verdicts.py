@@ -2,7 +2,10 @@
 
 For each profile of ``reference_server/faults.py`` (the server's behaviour) the file says what the
 suite must make of it: ``caught_by``, the cases whose request or check embodies the mistake (each
-must fail), and ``collateral``, other cases that legitimately fail too (case id -> reason).
+must fail), and ``collateral``, other cases that legitimately fail too (case id -> reason); and
+for a profile whose server refuses the valid upgrade, ``inconclusive_refusals``: why its refusal
+cases, which would pass, are inconclusive when the suite runs through pytest (the executor's canary:
+a refusal proves nothing when the valid request is refused too).
 ``tests/test_mutation.py`` holds the suite to it; ``tests/test_faults.py`` checks it names every
 profile and only catalogue cases; ``docs/gen_fault_profiles.py`` renders it.
 """
@@ -15,7 +18,7 @@ from typing import NamedTuple
 
 PATH = Path(__file__).resolve().parent / "expected_verdicts" / "faults.yaml"
 
-_KEYS = {"caught_by", "collateral"}
+_KEYS = {"caught_by", "collateral", "inconclusive_refusals"}
 
 
 class Expected(NamedTuple):
@@ -25,6 +28,8 @@ class Expected(NamedTuple):
     caught_by: tuple[str, ...]
     #: Other cases that fail because of it, with the reason (case id -> reason).
     collateral: dict[str, str]
+    #: Why the refusal cases that would pass are inconclusive through pytest ("" when they are not).
+    inconclusive_refusals: str = ""
 
     @property
     def failing(self) -> set[str]:
@@ -51,5 +56,8 @@ def load(path: Path = PATH) -> dict[str, Expected]:
             isinstance(case, str) and isinstance(reason, str) for case, reason in collateral.items()
         ):
             raise ValueError(f"{path.name}: {name}: collateral must map case ids to reasons")
-        verdicts[name] = Expected(tuple(caught_by), dict(collateral))
+        reason = entry.get("inconclusive_refusals") or ""
+        if not isinstance(reason, str):
+            raise ValueError(f"{path.name}: {name}: inconclusive_refusals must be a reason")
+        verdicts[name] = Expected(tuple(caught_by), dict(collateral), reason)
     return verdicts

@@ -37,7 +37,7 @@ def test_every_format_from_one_run_against_one_target(pytester):
 
     document = read_json(pytester.path / "out" / "r.json")
     assert document["schema"] == "pytest-wsgateway-report"
-    assert document["schema_version"] == SCHEMA_VERSION == 1
+    assert document["schema_version"] == SCHEMA_VERSION == 2
     assert document["exit_status"] == 1 and document["passed"] is False
     assert document["verdicts"] == list(VERDICTS)
     [target] = document["targets"]
@@ -128,7 +128,7 @@ def test_known_failures_unexpected_passes_and_skips_have_their_own_verdicts(pyte
     assert "remove it from the baseline" in cases[PASSING_CASE]["message"]
     assert "--gateway-echo" in cases["tunnel-echo-text"]["message"]
     assert target["summary"]["total"] == {"pass": 0, "fail": 1, "error": 0, "skip": 1,
-                                          "known-failure": 1, "unexpected-pass": 1}
+                                          "known-failure": 1, "unexpected-pass": 1, "inconclusive": 0}
     page = HtmlReport((pytester.path / "r.html").read_text())
     assert {row["data-case"]: row["data-verdict"] for row in page.case_rows()}["tunnel-echo-text"] == "skip"
     assert "known failure: ticket GW-1" in " ".join(page.text)

@@ -69,4 +69,5 @@ def test_env_header_names_map_underscores_to_dashes(pytester, monkeypatch):
     with faulty_server(fault=False) as server:
         result = pytester.runpytest(*SUITE, f"--gateway-url={server.url}", "-k", "accept-rfc-vector")
     result.assert_outcomes(passed=1)
-    assert [dict(headers).get("X-IBM-CLIENT-ID") for headers in server.seen] == ["client-id-value"]
+    # two requests: the canary (the valid upgrade) and the case; both carry the header
+    assert [dict(headers).get("X-IBM-CLIENT-ID") for headers in server.seen] == ["client-id-value"] * 2

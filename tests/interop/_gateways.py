@@ -409,7 +409,7 @@ SUITE_ARGS = ("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovide
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    outcome: str  # "passed", "failed" or "skipped"
+    outcome: str  # "passed", "failed", "inconclusive" or "skipped"
     message: str  # the failure message or the skip reason ("" when passed)
 
 
@@ -430,7 +430,8 @@ class VerdictRecorder:
         case, _, target = report.nodeid.split("[", 1)[1].rstrip("]").rpartition("@")
         key = (case, target)
         if report.failed:
-            self.verdicts[key] = Verdict("failed", report.longreprtext)
+            inconclusive = "wsgateway_inconclusive" in dict(report.user_properties)
+            self.verdicts[key] = Verdict("inconclusive" if inconclusive else "failed", report.longreprtext)
         elif report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             self.verdicts[key] = Verdict("skipped", reason.removeprefix("Skipped: "))
@@ -451,6 +452,7 @@ def suite_args(urls: list[str], ca_file: str | None) -> list[str]:
 
 EXPECTED_DIR = Path(__file__).resolve().parents[1] / "expected_verdicts"
 _ENTRY_KEYS = {"cases", "reason", "rfc", "quote", "actual", "request", "response"}
+_INCONCLUSIVE_KEYS = {"cases", "reason", "actual"}
 
 
 def load_expected(path: Path) -> dict[str, dict]:
@@ -458,14 +460,26 @@ def load_expected(path: Path) -> dict[str, dict]:
 
     The file lists ``failures``: entries with the ``cases`` they cover, the ``reason`` (why it is a
     real deviation), the ``rfc`` section and ``quote``, the ``actual`` line the suite's failure
-    message must contain, and the raw ``request`` and ``response`` that show it.
+    message must contain, and the raw ``request`` and ``response`` that show it. Cases listed under
+    ``inconclusive`` (:func:`load_inconclusive`) are expected to be neither passed nor failed.
     """
+    return _entries(path, "failures", _ENTRY_KEYS)
+
+
+def load_inconclusive(path: Path) -> dict[str, dict]:
+    """The file's ``inconclusive`` entries -> {case id: entry}: cases the suite cannot judge on this
+    target (e.g. refusals, when the valid upgrade is refused too), each with the ``reason`` that is
+    right and the ``actual`` line the message must contain."""
+    return _entries(path, "inconclusive", _INCONCLUSIVE_KEYS)
+
+
+def _entries(path: Path, section: str, keys: set[str]) -> dict[str, dict]:
     import yaml
 
     document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     entries: dict[str, dict] = {}
-    for entry in document.get("failures") or ():
-        missing, unknown = _ENTRY_KEYS - set(entry), set(entry) - _ENTRY_KEYS
+    for entry in document.get(section) or ():
+        missing, unknown = keys - set(entry), set(entry) - keys
         if missing or unknown:
             raise ValueError(f"{path.name}: entry {entry.get('cases')}: missing {sorted(missing)}, unknown {sorted(unknown)}")
         for case in entry["cases"]:
@@ -486,7 +500,7 @@ def compare_with_expected(name: str, verdicts: dict[str, Verdict], scheme: str) 
 
     expected = load_expected(EXPECTED_DIR / f"{name}.yaml")
     failed = {case for case, verdict in verdicts.items() if verdict.outcome == "failed"}
-    problems = []
+    problems = _compare_inconclusive(name, verdicts)
     for case in sorted(failed - set(expected)):
         problems.append(f"{name}: new failure {case} (not in expected_verdicts/{name}.yaml):\n"
                         f"{verdicts[case].message[:1500]}")
@@ -501,6 +515,19 @@ def compare_with_expected(name: str, verdicts: dict[str, Verdict], scheme: str) 
     for case in load_catalogue():
         if scheme in case.schemes and case.id not in verdicts:
             problems.append(f"{name}: catalogue case {case.id} was not run")
+    return problems
+
+
+def _compare_inconclusive(name: str, verdicts: dict[str, Verdict]) -> list[str]:
+    expected = load_inconclusive(EXPECTED_DIR / f"{name}.yaml")
+    found = {case for case, verdict in verdicts.items() if verdict.outcome == "inconclusive"}
+    problems = [f"{name}: new inconclusive {case} (not in expected_verdicts/{name}.yaml):\n{verdicts[case].message[:1500]}"
+                for case in sorted(found - set(expected))]
+    problems += [f"{name}: {case} was expected to be inconclusive but {verdicts[case].outcome if case in verdicts else 'not run'}"
+                 for case in sorted(set(expected) - found)]
+    problems += [f"{name}: {case} is inconclusive, but not as recorded: {expected[case]['actual']!r} is not in\n"
+                 f"{verdicts[case].message[:1500]}"
+                 for case in sorted(found & set(expected)) if expected[case]["actual"] not in verdicts[case].message]
     return problems
 
 

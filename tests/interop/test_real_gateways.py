@@ -79,8 +79,9 @@ def test_suite_verdicts_through_the_gateway_are_the_expected_ones(kind, gateways
     found = verdicts.for_target(target_id(gateways.running[kind].url))
     assert _gateways.compare_with_expected(kind, found, "wss") == []
     # A sanity bound against a broken run (every case being run is checked above): even the
-    # misconfigured nginx, which fails every case that needs a 101, passes the rest.
-    assert sum(verdict.outcome == "passed" for verdict in found.values()) >= 50
+    # misconfigured nginx, which fails every case that needs a 101, has its refusals judged
+    # (inconclusive there: it refuses the valid upgrade too) rather than errored.
+    assert sum(verdict.outcome in ("passed", "inconclusive") for verdict in found.values()) >= 50
 
 
 def test_the_misconfigured_nginx_fails_the_101_cases():

@@ -304,7 +304,8 @@ def test_the_suite_against_every_hostile_target(pytester, tls, tmp_path):
         must_carry = [(n, t) for n, t in failed if not hostile.tunnel_only or "tunnel-" in n]
         assert must_carry, f"{hostile.id}: no failure to check the reason of"
         for name, text in must_carry:
-            assert re.search(rf"^(.*: |\(|  actual:   )?({hostile.reason})\)?$", text, re.M), f"{name}:\n{text}"
+            # the reason ends its line; an inconclusive case may add what to do (" -- check ...")
+            assert re.search(rf"^(.*: |\(|  actual:   )?({hostile.reason})\)?( -- .+)?$", text, re.M), f"{name}:\n{text}"
         for name, seconds, _ in ran:
             # connect + TLS + head + one step, with a wide margin (a hang would be 30 s: the hold)
             assert seconds < 4 * T + 5.0, f"{name} took {seconds:.2f} s"
@@ -331,9 +332,10 @@ def test_the_full_catalogue_against_a_silent_target_is_bounded_with_xdist(pytest
     for name, seconds, text in cases:
         assert seconds < 2 * timeout + 5.0, f"{name} took {seconds:.2f} s"
         if text is not None:
-            assert re.search(r"^\(no complete response head within 0\.15 s \(0 bytes received\)\)$", text, re.M), text
-    network_cases = stats.connections
-    assert network_cases >= 90
-    # serial bound (no credit taken for the 2 workers) + start-up of the controller and 2 workers
-    assert wall < network_cases * (2 * timeout) + 60, f"{len(cases)} cases took {wall:.1f} s"
-    print(f"full catalogue vs silent target: {len(cases)} cases, {network_cases} connections, {wall:.1f} s with -n 2")
+            assert re.search(r"^INCONCLUSIVE .*: not run: the valid upgrade got no HTTP answer: no complete response "
+                             r"head within 0\.15 s \(0 bytes received\)$", text, re.M), text
+    # fail fast: the canary of each worker (and a plain GET) are the only requests; every case ends at once
+    connections = stats.connections
+    assert 1 <= connections <= 4, connections  # per worker: the canary and one plain GET (is it alive?)
+    assert wall < 60, f"{len(cases)} cases took {wall:.1f} s"  # a hang guard (start-up of 3 processes), not a goal
+    print(f"full catalogue vs silent target: {len(cases)} cases, {connections} connections, {wall:.1f} s with -n 2")
