@@ -49,6 +49,7 @@ def test_origin_policy(wsgateway_target, wsgateway_executor, record_property):
         reason = ("not run: " if canary.dead else "") + canary.reason
         record_property("wsgateway_target", wsgateway_target.id)
         record_property("wsgateway_inconclusive", reason)
+        record_property("wsgateway_cause", reason)
         pytest.fail(f"INCONCLUSIVE origin-policy @ {wsgateway_target.url}: {reason}", pytrace=False)
     same_origin = client_verdict(wsgateway_target)
     if not same_origin.opens:

@@ -24,6 +24,7 @@ def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, reque
         record_property("wsgateway_crashed_after", outcome.crashed_after)
     if outcome.inconclusive:
         record_property("wsgateway_inconclusive", outcome.redact(outcome.inconclusive))
+        record_property("wsgateway_cause", outcome.redact(outcome.cause or outcome.inconclusive))
     if not outcome.passed:
         message = request.node.stash[RENDERED_KEY] = outcome.message()
         pytest.fail(message, pytrace=False)

@@ -67,8 +67,9 @@ def check(name: str, *, offline: bool = False, refusal: bool = False) -> Callabl
 
 
 def offline(names: Iterable[str]) -> bool:
-    """Whether every check in ``names`` is offline, so a case made of them needs no connection."""
-    return all(name in OFFLINE for name in names)
+    """Whether ``names`` are checks that are all offline, so a case made of them needs no connection."""
+    names = list(names)
+    return bool(names) and all(name in OFFLINE for name in names)
 
 
 def evaluate(expect: tuple[tuple[str, dict], ...], request: bytes, exchange: Exchange, context: Context) -> list[Finding]:

@@ -87,7 +87,8 @@ class SerialExecutor:
         if canary.dead:
             from .runner import render
 
-            return Outcome(case, target, render(case, target), inconclusive=f"not run: {canary.reason}")
+            reason = f"not run: {canary.reason}"
+            return Outcome(case, target, render(case, target), inconclusive=reason, cause=reason)
         outcome = self._send(case, target)
         if outcome.inconclusive is None:
             if outcome.connect_error is not None and canary.upgraded and target.id in self._last_case:
@@ -95,6 +96,7 @@ class SerialExecutor:
             if verdicts.needs_recheck(case, outcome.exchange, canary):
                 canary = self.canary(target, again=True)
             outcome.inconclusive = verdicts.qualify(case, outcome.passed, outcome.exchange, canary)
+            outcome.cause = canary.reason if outcome.inconclusive else None
         self._last_case[target.id] = case.id
         return outcome
 
@@ -118,8 +120,9 @@ class SerialExecutor:
                     self._waited += wait
             if not spend:
                 status = verdicts.response_status(outcome.exchange)
-                outcome.inconclusive = (f"rate-limited: the target answered {status} and the retry budget "
-                                        f"({self.retry_budget:g} s, --gateway-retry-budget) is spent")
+                outcome.inconclusive = outcome.cause = (
+                    f"rate-limited: the target answered {status} and the retry budget "
+                    f"({self.retry_budget:g} s, --gateway-retry-budget) is spent")
                 return outcome
             self._sleep(wait)
 

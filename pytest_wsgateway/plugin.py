@@ -220,7 +220,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     limited = 0
     for report in terminalreporter.stats.get("inconclusive", []):
         props = _properties(report)
-        key = (str(props.get("wsgateway_target", "")), str(props.get("wsgateway_inconclusive", "")))
+        cause = props.get("wsgateway_cause") or props.get("wsgateway_inconclusive", "")
+        key = (str(props.get("wsgateway_target", "")), str(cause))
         reasons[key] = reasons.get(key, 0) + 1
     for reports in terminalreporter.stats.values():
         for report in reports:

@@ -28,8 +28,10 @@ class Outcome:
     findings: list[checks.Finding] = field(default_factory=list)
     connect_error: ExchangeError | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
-    #: Why the target could not be judged (see :mod:`pytest_wsgateway.verdicts`), or None.
+    #: Why the target could not be judged (see :mod:`pytest_wsgateway.verdicts`), or None; ``cause``
+    #: is the part shared by every case it affects (e.g. the canary's refusal), said once per target.
     inconclusive: str | None = None
+    cause: str | None = None
     #: The case whose request came just before the target stopped accepting connections.
     crashed_after: str | None = None
     #: How many rate-limit answers (429, 503 with Retry-After) were waited out for this case.

@@ -116,6 +116,8 @@ class ConnectionServer:
     """What :func:`connection_server` yields."""
 
     address: tuple[str, int]
+    #: Stop accepting and close the listener now (new connections are then refused): a crash.
+    stop_accepting: Callable[[], None] = lambda: None
 
     def url(self, scheme: str = "ws", path: str = "/websocket-test") -> str:
         host, port = self.address
@@ -135,8 +137,14 @@ def connection_server(
     """
     listener = bind_loopback(backlog=backlog)
     listener.setblocking(False)
-    server = ConnectionServer(listener.getsockname()[:2])
     workers: list[threading.Thread] = []
+    running: dict[str, Callable[[], None]] = {}
+
+    def stop_accepting() -> None:
+        if "stop" in running:
+            running["stop"]()
+
+    server = ConnectionServer(listener.getsockname()[:2], stop_accepting)
 
     async def accept_forever() -> None:
         loop = asyncio.get_running_loop()
@@ -150,8 +158,17 @@ def connection_server(
     async def serve(stop: asyncio.Event) -> None:
         acceptor = asyncio.ensure_future(accept_forever())
         waiter = asyncio.ensure_future(stop.wait())
+        loop = asyncio.get_running_loop()
+
+        def crash() -> None:  # on the loop: cancel the accept, then close the listener
+            acceptor.cancel()
+            loop.call_soon(listener.close)
+
+        running["stop"] = lambda: loop.call_soon_threadsafe(crash)
         try:
             await asyncio.wait({acceptor, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if acceptor.cancelled():  # stop_accepting: keep the workers' connections until the block ends
+                await waiter
         finally:
             for task in (acceptor, waiter):
                 task.cancel()
