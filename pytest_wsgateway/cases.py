@@ -17,7 +17,7 @@ from .levels import LEVELS
 _CASE_KEYS = {"id", "title", "level", "rfc", "quote", "request", "expect", "after", "schemes", "requires", "also"}
 _ALSO_KEYS = {"title", "level", "rfc", "quote", "expect"}
 _REQUEST_KEYS = {"method", "target", "version", "key", "remove", "set", "add", "header_case", "order", "body"}
-_AFTER_ACTIONS = {"ping", "close", "text", "binary"}
+_AFTER_ACTIONS = {"ping", "close", "text", "binary", "deflate-text"}
 REQUIREMENTS = {
     "echo": "the endpoint is not known to echo messages; opt in with --gateway-echo",
     "api": "no API definition given; pass --gateway-api FILE",

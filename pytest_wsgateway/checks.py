@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from . import frames as wsframes
 from .apidef import ApiInfo
 from .exchange import Exchange
-from .handshake import Request, Response, accept_for, parse_request
+from .handshake import Request, Response, accept_for, extension_elements, parse_request
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,19 @@ def status_101(request: Request, exchange: Exchange, context: Context) -> Iterat
     if exchange.response is None or exchange.response.status != 101:
         yield Finding("RFC 6455 §4.2.2: accept the handshake with 101 Switching Protocols",
                       "HTTP/1.1 101 Switching Protocols", status_text(exchange))
+
+
+@check("no_interim_response")
+def no_interim_response(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """WHATWG Fetch: "If response is a network error or its status is not 101, fail the WebSocket
+    connection" -- a browser takes the first response it reads as the answer, so ``100 Continue``
+    before the 101 fails it (Chromium: "Unexpected response code: 100"), although RFC 9110 §15.2
+    has an HTTP client parse and skip such informational responses (the RFC cases do)."""
+    if exchange.interim:
+        first = exchange.interim[0].split(b"\r\n", 1)[0].decode("latin-1")
+        yield Finding("WHATWG Fetch: the first response to a browser's handshake is the 101",
+                      "HTTP/1.1 101 Switching Protocols as the first response",
+                      f"{_printable(first)} before the final response ({len(exchange.interim)} informational)")
 
 
 @check("status_line_http11")
@@ -230,12 +243,21 @@ def not_upgraded(request: Request, exchange: Exchange, context: Context) -> Iter
 
 
 @check("clean_error", refusal=True)
-def clean_error(request: Request, exchange: Exchange, context: Context, also: tuple[int, ...] = ()) -> Iterator[Finding]:
-    """A complete HTTP error response (4xx, or a status listed in ``also``), not a reset or a hang."""
+def clean_error(request: Request, exchange: Exchange, context: Context, also: tuple[int, ...] = (),
+                any_status: bool = False) -> Iterator[Finding]:
+    """A complete HTTP error response (4xx, or a status listed in ``also``), not a reset or a hang.
+
+    ``any_status``: any complete non-101 response is clean -- for a request that is not a WebSocket
+    handshake at all (a plain GET without ``Upgrade``), which a server may answer with a page."""
     allowed = "a 4xx status" + "".join(f" or {code}" for code in also)
     response = exchange.response
     if response is None:
-        yield Finding("RFC 6455 §4.2.1: reject with an HTTP error response", allowed, status_text(exchange))
+        yield Finding("RFC 6455 §4.2.1: reject with an HTTP error response",
+                      "a complete HTTP response" if any_status else allowed, status_text(exchange))
+    elif any_status:
+        if response.status == 101:
+            yield Finding("RFC 6455 §4.2.1: a request that is not a handshake is not upgraded",
+                          "a complete HTTP response other than 101", status_text(exchange))
     elif not (400 <= response.status < 500 or response.status in also):
         yield Finding("RFC 6455 §4.2.1: reject with an HTTP error response", allowed, status_text(exchange))
 
@@ -329,7 +351,12 @@ def pong_answers_ping(request: Request, exchange: Exchange, context: Context, pa
     response"; §5.5.3: with "identical Application data"."""
     yield from _tunnel_ready(exchange, "a ping")
     pongs = [frame for frame in exchange.frames if frame.opcode == wsframes.PONG]
-    if _upgraded(exchange) and not any(frame.payload == payload.encode() for frame in pongs):
+    if not _upgraded(exchange) or any(frame.payload == payload.encode() for frame in pongs):
+        return
+    if pongs:  # answered, but not with the ping's data: §5.5.3's rule, not §5.5.2's
+        yield Finding("RFC 6455 §5.5.3: the pong carries the ping's Application data", f"pong frame with payload "
+                      f"{payload!r}", "; ".join(f"pong with payload {frame.payload[:40]!r}" for frame in pongs))
+    else:
         yield Finding("RFC 6455 §5.5.2: a pong answers the ping", f"pong frame with payload {payload!r}",
                       _frames_text(exchange))
 
@@ -360,12 +387,46 @@ def echo(request: Request, exchange: Exchange, context: Context, text: str | Non
     """The endpoint echoes a message (opt-in: only echo endpoints are expected to)."""
     yield from _tunnel_ready(exchange, "a message")
     opcode, payload = (wsframes.TEXT, text.encode()) if text is not None else (wsframes.BINARY, bytes.fromhex(binary or ""))
-    data = [frame for frame in exchange.frames if frame.opcode in (wsframes.TEXT, wsframes.BINARY, wsframes.CONTINUATION)]
-    message = b"".join(frame.payload for frame in data)
-    if _upgraded(exchange) and (not data or data[0].opcode != opcode or message != payload):
+    if not _upgraded(exchange):
+        return
+    # The echo may follow unsolicited messages (a greeting, a banner): it is found among them.
+    found = wsframes.messages(exchange.frames, _deflate(exchange))
+    if not any(message.opcode == opcode and message.payload == payload for message in found):
         kind = wsframes.OPCODE_NAMES[opcode]
+        got = "; ".join(f"{wsframes.OPCODE_NAMES[m.opcode]} message {m.payload[:40]!r}"
+                        + (" (compressed)" if m.compressed else "") + (f" ({m.error})" if m.error else "")
+                        for m in found[:5])
         yield Finding("the message comes back through the tunnel", f"{kind} message {payload[:40]!r}",
-                      _frames_text(exchange))
+                      (got + "; " if got else "") + _frames_text(exchange))
+
+
+def _deflate(exchange: Exchange) -> wsframes.Deflate | None:
+    return wsframes.negotiated_deflate(exchange.response.get_all("Sec-WebSocket-Extensions"))
+
+
+@check("reserved_bits")
+def reserved_bits(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines meanings for
+    non-zero values"; RFC 7692 §6: permessage-deflate gives RSV1 a meaning on the first frame of a
+    data message only ("An endpoint MUST NOT set the 'Per-Message Compressed' bit of control frames
+    and non-first fragments of a data message")."""
+    yield from _tunnel_ready(exchange, "frames")
+    if not _upgraded(exchange):
+        return
+    deflate = _deflate(exchange) is not None
+    wrong = []
+    first = True  # the next data frame starts a message
+    for frame in exchange.frames:
+        allowed = 0x4 if deflate and frame.opcode in (wsframes.TEXT, wsframes.BINARY) and first else 0
+        if frame.rsv & ~allowed:
+            wrong.append(f"{frame.describe()} with RSV bits {frame.rsv:03b}")
+        if frame.opcode < wsframes.CLOSE:
+            first = frame.fin
+    if wrong:
+        expected = ("RSV1 only on the first frame of a compressed message (permessage-deflate)" if deflate
+                    else "RSV1, RSV2 and RSV3 all 0 (no extension negotiated)")
+        yield Finding("RFC 6455 §5.2: reserved bits are 0 unless a negotiated extension defines them", expected,
+                      "; ".join(wrong[:5]) + (f" (and {len(wrong) - 5} more)" if len(wrong) > 5 else ""))
 
 
 @check("refused_cleanly_or_tunnel_works", refusal=True)
@@ -471,22 +532,48 @@ _DEFLATE_FLAGS = ("server_no_context_takeover", "client_no_context_takeover")
 _DEFLATE_BITS = ("server_max_window_bits", "client_max_window_bits")
 
 
-def _extension_elements(values: list[str]) -> list[tuple[str, list[tuple[str, str | None]]]]:
-    """``Sec-WebSocket-Extensions`` values -> [(name, [(param, value or None)])] (RFC 6455 §9.1)."""
-    elements = []
-    for item in ", ".join(values).split(","):
-        if not item.strip():
-            continue
-        name, *params = (part.strip() for part in item.split(";"))
-        parsed = []
-        for param in params:
-            key, equals, value = param.partition("=")
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            parsed.append((key.strip().lower(), value if equals else None))
-        elements.append((name.lower(), parsed))
-    return elements
+def _window_bits(value: str | None) -> int | None:
+    """RFC 7692 §7.1.2: "a decimal integer value without leading zeroes between 8 to 15"."""
+    if value and value.isascii() and value.isdigit() and value[0] != "0" and 8 <= int(value) <= 15:
+        return int(value)
+    return None
+
+
+def _answers_offer(offer: list[tuple[str, str | None]], answer: list[tuple[str, str | None]]) -> list[str]:
+    """Why ``answer`` does not accept ``offer`` (RFC 7692 §7.1.1.1, §7.1.2.1, §7.1.2.2); [] if it does."""
+    offered, answered = dict(offer), dict(answer)
+    problems = []
+    if "server_no_context_takeover" in offered and "server_no_context_takeover" not in answered:
+        problems.append("server_no_context_takeover was offered but is missing (§7.1.1.1: accept it by "
+                        "including it, or decline the offer)")
+    if "server_max_window_bits" in offered:
+        limit, given = _window_bits(offered["server_max_window_bits"]), _window_bits(answered.get("server_max_window_bits"))
+        if limit is not None and (given is None or given > limit):
+            problems.append(f"server_max_window_bits={limit} was offered; the answer needs the same or a smaller "
+                            f"value (§7.1.2.1)")
+    if "client_max_window_bits" in answered:
+        limit, given = _window_bits(offered.get("client_max_window_bits")), _window_bits(answered["client_max_window_bits"])
+        if "client_max_window_bits" not in offered:
+            problems.append("client_max_window_bits, which this offer did not carry (§7.1.2.2)")
+        elif limit is not None and given is not None and given > limit:
+            problems.append(f"client_max_window_bits={given} above the offered {limit} (§7.1.2.2)")
+    return problems
+
+
+@check("deflate_declined")
+def deflate_declined(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 7692 §5.1: "A server MUST decline an extension negotiation offer for this extension if any
+    of the following conditions are met: The negotiation offer contains an extension parameter not
+    defined for use in an offer. The negotiation offer contains an extension parameter with an
+    invalid value. The negotiation offer contains multiple extension parameters with the same name."
+    Declining means upgrading without the extension, not refusing the handshake."""
+    if not _upgraded(exchange):
+        return
+    accepted = [name for name, _ in extension_elements(exchange.response.get_all("Sec-WebSocket-Extensions"))]
+    if "permessage-deflate" in accepted:
+        yield Finding("RFC 7692 §5.1: an invalid permessage-deflate offer is declined",
+                      "no permessage-deflate in Sec-WebSocket-Extensions (the upgrade goes on without it)",
+                      _header_text(exchange.response, "Sec-WebSocket-Extensions"))
 
 
 @check("deflate_response_valid")
@@ -499,11 +586,11 @@ def deflate_response_valid(request: Request, exchange: Exchange, context: Contex
     if not _upgraded(exchange):
         return
     accepted = [(name, params) for name, params in
-                _extension_elements(exchange.response.get_all("Sec-WebSocket-Extensions"))
+                extension_elements(exchange.response.get_all("Sec-WebSocket-Extensions"))
                 if name == "permessage-deflate"]
     if not accepted:
         return
-    offers = [params for name, params in _extension_elements(request.get_all("Sec-WebSocket-Extensions"))
+    offers = [params for name, params in extension_elements(request.get_all("Sec-WebSocket-Extensions"))
               if name == "permessage-deflate"]
     client_bits_offered = any(key == "client_max_window_bits" for params in offers for key, _ in params)
     problems = []
@@ -518,12 +605,16 @@ def deflate_response_valid(request: Request, exchange: Exchange, context: Contex
             elif key in _DEFLATE_BITS:
                 if value is None and key == "client_max_window_bits":
                     problems.append("client_max_window_bits without a value")
-                elif value is not None and not (value.isdigit() and value[0] != "0" and 8 <= int(value) <= 15):
+                elif value is not None and not _window_bits(value):
                     problems.append(f"{key}={value} (not 8..15)")
                 elif key == "client_max_window_bits" and not client_bits_offered:
                     problems.append("client_max_window_bits, which the offer did not carry")
             elif key not in _DEFLATE_FLAGS:
                 problems.append(f"unknown parameter {key}")
+    if not problems and offers and len(accepted) == 1:
+        fits = [_answers_offer(offer, accepted[0][1]) for offer in offers]
+        if all(fits):  # no offer is answered: name what the first (the preferred) one needed
+            problems += fits[0]
     if problems:
         yield Finding("RFC 7692 §7: the accepted permessage-deflate is one the client offered and can use",
                       "permessage-deflate with valid response parameters (RFC 7692 §7.1), or no extension",

@@ -84,6 +84,10 @@ class Exchange:
     sent: list[str] = field(default_factory=list)
     frame_error: ExchangeError | None = None
     closed_by_peer: bool = False
+    #: Informational (1xx, not 101) response heads that came before the final one (RFC 9110 §15.2).
+    interim: list[bytes] = field(default_factory=list)
+    #: The first bytes after the 101 as they arrived (bounded), for the transcript.
+    after_101: bytes = b""
 
     @property
     def upgraded(self) -> bool:

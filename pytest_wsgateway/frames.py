@@ -94,3 +94,121 @@ def _mask(data: bytes, key: bytes) -> bytes:
         return b""
     repeated = (key * (len(data) // 4 + 1))[: len(data)]
     return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(data), "big")
+
+
+# --- messages and permessage-deflate (RFC 7692) -----------------------------------------------------
+
+#: RFC 7692 §7.2.1: the four octets a compressor's flush leaves at the end, removed on the wire.
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
+#: A decompressed message larger than this is cut (a bounded answer to a zip bomb).
+MAX_MESSAGE = 1 << 20
+
+
+@dataclass(frozen=True)
+class Deflate:
+    """permessage-deflate as the server accepted it (RFC 7692 §7.1): what a client needs to
+    compress its messages and decompress the server's."""
+
+    server_no_context_takeover: bool = False
+    client_no_context_takeover: bool = False
+    server_max_window_bits: int = 15
+    client_max_window_bits: int = 15
+
+
+@dataclass(frozen=True)
+class Message:
+    """A data message: its opcode (text or binary), payload (decompressed when it was compressed),
+    whether it was ``compressed`` (RSV1 on its first frame), and ``error`` when it could not be
+    decompressed."""
+
+    opcode: int
+    payload: bytes
+    compressed: bool = False
+    error: str | None = None
+
+
+def messages(frames: list[Frame], deflate: Deflate | None = None) -> list[Message]:
+    """The complete data messages in ``frames`` (control frames between fragments skipped, §5.4),
+    decompressed with ``deflate`` when their first frame has RSV1 set (RFC 7692 §6)."""
+    import zlib
+
+    found: list[Message] = []
+    decompressor = zlib.decompressobj(-15) if deflate is not None else None
+    parts: list[Frame] = []
+    for frame in frames:
+        if frame.opcode >= CLOSE:
+            continue
+        if frame.opcode != CONTINUATION:
+            parts = []
+        if frame.opcode == CONTINUATION and not parts:
+            continue  # a continuation with no message to continue: not a message
+        parts.append(frame)
+        if not frame.fin:
+            continue
+        payload = b"".join(part.payload for part in parts)
+        compressed = bool(parts[0].rsv & 0x4)
+        if compressed and decompressor is not None:
+            try:
+                if deflate.server_no_context_takeover:
+                    decompressor = zlib.decompressobj(-15)
+                payload = decompressor.decompress(payload + DEFLATE_TAIL, MAX_MESSAGE)
+            except zlib.error as exc:
+                found.append(Message(parts[0].opcode, b"", True, f"not valid DEFLATE data ({exc})"))
+                parts = []
+                continue
+        found.append(Message(parts[0].opcode, payload, compressed))
+        parts = []
+    return found
+
+
+def compress(payload: bytes, deflate: Deflate) -> bytes:
+    """``payload`` as one permessage-deflate message body (RFC 7692 §7.2.1: the flushed DEFLATE
+    data without its final ``00 00 ff ff``)."""
+    import zlib
+
+    bits = max(9, min(15, deflate.client_max_window_bits))  # zlib's raw DEFLATE takes 9..15
+    compressor = zlib.compressobj(wbits=-bits)
+    data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return data[: -len(DEFLATE_TAIL)] if data.endswith(DEFLATE_TAIL) else data
+
+
+def encode_message(opcode: int, payload: bytes, *, compressed: bool = False, mask_key: bytes | None = None) -> bytes:
+    """One masked frame carrying a whole message, RSV1 set when ``compressed`` (RFC 7692 §6)."""
+    frame = bytearray(encode(opcode, payload, mask_key=mask_key))
+    if compressed:
+        frame[0] |= 0x40
+    return bytes(frame)
+
+
+def hexdump(data: bytes, limit: int = 256) -> list[str]:
+    """``data`` as hex + ASCII lines (16 bytes each), at most ``limit`` bytes, then how many more."""
+    lines = []
+    for offset in range(0, min(len(data), limit), 16):
+        chunk = data[offset : offset + 16]
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset:04x}  {chunk.hex(' '):<47}  {text}")
+    if len(data) > limit:
+        lines.append(f"… ({len(data) - limit} more bytes)")
+    return lines
+
+
+def negotiated_deflate(extensions: list[str]) -> Deflate | None:
+    """permessage-deflate as accepted in the 101's ``Sec-WebSocket-Extensions`` values, or None.
+
+    Parameters the client cannot use are ignored here; the ``deflate_response_valid`` check
+    judges them (RFC 7692 §7).
+    """
+    from .handshake import extension_elements
+
+    for name, params in extension_elements(extensions):
+        if name != "permessage-deflate":
+            continue
+        values = dict(params)
+
+        def bits(key: str) -> int:
+            value = values.get(key) or ""
+            return int(value) if value.isascii() and value.isdigit() and 8 <= int(value) <= 15 else 15
+
+        return Deflate("server_no_context_takeover" in values, "client_no_context_takeover" in values,
+                       bits("server_max_window_bits"), bits("client_max_window_bits"))
+    return None

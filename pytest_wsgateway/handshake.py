@@ -150,3 +150,21 @@ def build_request(method: str, target: str, version: str, headers: Headers, body
     lines = [f"{method} {target} {version}"]
     lines += [f"{name}: {value}" for name, value in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def extension_elements(values: list[str]) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """``Sec-WebSocket-Extensions`` values -> [(name, [(param, value or None)])] (RFC 6455 §9.1)."""
+    elements = []
+    for item in ", ".join(values).split(","):
+        if not item.strip():
+            continue
+        name, *params = (part.strip() for part in item.split(";"))
+        parsed = []
+        for param in params:
+            key, equals, value = param.partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            parsed.append((key.strip().lower(), value if equals else None))
+        elements.append((name.lower(), parsed))
+    return elements

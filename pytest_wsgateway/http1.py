@@ -150,6 +150,12 @@ def _one_line(text: str) -> str:
 MAX_TUNNEL_BYTES = 4 << 20
 
 
+#: At most this many informational (1xx, not 101) responses are read before the final one.
+MAX_INTERIM = 8
+#: The first bytes after the 101 are kept as they arrived, for the transcript.
+KEPT_AFTER_101 = 4096
+
+
 def exchange(
     target: Target,
     request: bytes,
@@ -161,9 +167,12 @@ def exchange(
     """Send ``request`` to ``target``, read the response head, then run ``steps`` after a 101.
 
     ``timeout`` bounds each network step (connect, TLS, the response head, each after-101 step).
-    Steps are ``("ping", payload)``, ``("close", payload)``, ``("text", data)``,
-    ``("binary", data)``; each sends one masked frame and reads until its answer, a Close
-    frame, EOF or the deadline.
+    Informational responses before the final one (``100 Continue``…, RFC 9110 §15.2) are kept in
+    ``Exchange.interim``. Steps are ``("ping", payload)``, ``("close", payload)``,
+    ``("text", data)``, ``("binary", data)`` and ``("deflate-text", data)`` (compressed when the 101
+    accepted permessage-deflate, RFC 7692); each sends one masked frame and reads until its answer
+    (a pong with the same payload, the same message back), a Close frame, EOF or the deadline.
+    Server pings met on the way are answered (RFC 6455 §5.5.2); unsolicited frames are kept.
     """
     sock = connect(target, timeout, context)
     result = Exchange(request=request, tls=_tls_info(sock))
@@ -177,7 +186,7 @@ def exchange(
             return result
         _read_head(reader, result, time.monotonic() + timeout, timeout)
         if result.response is not None and result.response.status == 101:
-            _run_steps(reader, result, steps, timeout)
+            _Tunnel(reader, result, timeout).run(steps)
             _say_goodbye(sock, result)
         return result
     finally:
@@ -185,24 +194,31 @@ def exchange(
 
 
 def _read_head(reader: _Reader, result: Exchange, deadline: float, timeout: float) -> None:
+    """Read the final response head (after up to :data:`MAX_INTERIM` 1xx heads) into ``result``."""
     buffer = b""
     try:
-        while (end := head_end(buffer)) < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
-                result.error = ExchangeError("oversized", f"the response head exceeds {MAX_HEAD_BYTES} bytes without ending")
-                result.response_head = buffer[:MAX_HEAD_BYTES]
-                return
-            data = reader.recv(deadline)
-            if not data:
-                result.error = ExchangeError("closed", (
-                    "the target closed the connection without a response"
-                    if not buffer
-                    else "the target closed the connection in the middle of the response head"
-                ))
-                result.closed_by_peer = True
-                result.response_head = buffer
-                return
-            buffer += data
+        while True:
+            while (end := head_end(buffer)) < 0:
+                if len(buffer) > MAX_HEAD_BYTES:
+                    result.error = ExchangeError("oversized",
+                                                 f"the response head exceeds {MAX_HEAD_BYTES} bytes without ending")
+                    result.response_head = buffer[:MAX_HEAD_BYTES]
+                    return
+                data = reader.recv(deadline)
+                if not data:
+                    result.error = ExchangeError("closed", (
+                        "the target closed the connection without a response"
+                        if not buffer
+                        else "the target closed the connection in the middle of the response head"
+                    ))
+                    result.closed_by_peer = True
+                    result.response_head = buffer
+                    return
+                buffer += data
+            head, buffer = buffer[:end], buffer[end:]
+            if not _interim(head) or len(result.interim) >= MAX_INTERIM:
+                break
+            result.interim.append(head)
     except TimeoutError:
         result.error = ExchangeError(
             "timeout", f"no complete response head within {timeout:g} s ({len(buffer)} bytes received)")
@@ -212,76 +228,128 @@ def _read_head(reader: _Reader, result: Exchange, deadline: float, timeout: floa
         result.error = _os_error(exc)
         result.response_head = buffer
         return
-    result.response_head, result.early = buffer[:end], buffer[end:]
+    result.response_head, result.early = head, buffer
     try:
-        result.response = parse_response_head(result.response_head)
+        result.response = parse_response_head(head)
     except MalformedMessage as exc:
         result.error = ExchangeError("not-http", f"the response is not HTTP: {exc}")
 
 
-_OPCODES = {"ping": wsframes.PING, "close": wsframes.CLOSE, "text": wsframes.TEXT, "binary": wsframes.BINARY}
-
-
-def _answered(action: str, frame: wsframes.Frame) -> bool:
-    """Whether ``frame`` ends the wait after sending an ``action`` frame (a Close ends every wait)."""
-    if frame.opcode == wsframes.CLOSE:
-        return True
-    if action == "ping":
-        return frame.opcode == wsframes.PONG
-    if action in ("text", "binary"):
-        return frame.opcode in (wsframes.TEXT, wsframes.BINARY, wsframes.CONTINUATION) and frame.fin
-    return False
-
-
-def _run_steps(reader: _Reader, result: Exchange, steps: tuple[tuple[str, bytes], ...], timeout: float) -> None:
+def _interim(head: bytes) -> bool:
+    """Whether ``head`` is an informational response other than 101 (RFC 9110 §15.2)."""
     try:
-        received, pending = wsframes.decode(result.early)
-    except wsframes.FrameError as exc:
-        result.frame_error = ExchangeError("not-frames", f"the bytes after the 101 are not frames: {exc}")
-        return
-    result.frames.extend(received)
-    tunnel_bytes = len(result.early)
-    for action, payload in steps:
-        if any(f.opcode == wsframes.CLOSE for f in result.frames):
+        status = parse_response_head(head).status
+    except (MalformedMessage, ValueError):
+        return False
+    return 100 <= status < 200 and status != 101
+
+
+_OPCODES = {"ping": wsframes.PING, "close": wsframes.CLOSE, "text": wsframes.TEXT, "binary": wsframes.BINARY,
+            "deflate-text": wsframes.TEXT}
+
+
+class _Tunnel:
+    """The after-101 steps on one connection: send, then read until the step is answered."""
+
+    def __init__(self, reader: _Reader, result: Exchange, timeout: float) -> None:
+        self.reader, self.result, self.timeout = reader, result, timeout
+        self.deflate = wsframes.negotiated_deflate(result.response.get_all("Sec-WebSocket-Extensions"))
+        self.pending = b""
+        self.received = 0
+        self.answered_pings = 0
+
+    def run(self, steps: tuple[tuple[str, bytes], ...]) -> None:
+        result = self.result
+        if not self._take(result.early, "the bytes after the 101 are not frames"):
             return
+        for action, payload in steps:
+            if self._closed():
+                return
+            if not self._send(action, payload):
+                return
+            if not self._wait(action, payload):
+                return
+        if self._closed():
+            _await_eof(self.reader, result, time.monotonic() + self.timeout)
+
+    def _closed(self) -> bool:
+        return any(f.opcode == wsframes.CLOSE for f in self.result.frames)
+
+    def _take(self, data: bytes, what: str) -> bool:
+        """Decode ``data`` into frames (answering server pings); False once the bytes are not frames."""
+        result = self.result
+        if len(result.after_101) < KEPT_AFTER_101:
+            result.after_101 += data[: KEPT_AFTER_101 - len(result.after_101)]
+        self.received += len(data)
         try:
-            reader.sock.settimeout(timeout)
-            reader.sock.sendall(wsframes.encode(_OPCODES[action], payload))
+            frames, self.pending = wsframes.decode(self.pending + data)
+        except wsframes.FrameError as exc:
+            result.frame_error = ExchangeError("not-frames", f"{what}: {exc}")
+            return False
+        result.frames.extend(frames)
+        for frame in frames:
+            if frame.opcode == wsframes.PING and not self._closed() and self.answered_pings < 16:
+                self.answered_pings += 1
+                self._write(wsframes.encode(wsframes.PONG, frame.payload),
+                            f"pong frame ({len(frame.payload)} bytes, answering a server ping)")
+        return True
+
+    def _write(self, data: bytes, described: str) -> bool:
+        try:
+            self.reader.sock.settimeout(self.timeout)
+            self.reader.sock.sendall(data)
         except OSError as exc:
-            result.frame_error = _os_error(exc, f"sending a {action} frame failed: ")
-            return
-        result.sent.append(f"{action} frame ({len(payload)} bytes)")
-        deadline = time.monotonic() + timeout
-        received = []
-        while not any(_answered(action, f) for f in received):
+            self.result.frame_error = _os_error(exc, f"sending a {described.split(' (')[0]} failed: ")
+            return False
+        self.result.sent.append(described)
+        return True
+
+    def _send(self, action: str, payload: bytes) -> bool:
+        if action == "deflate-text" and self.deflate is not None:
+            frame = wsframes.encode_message(wsframes.TEXT, wsframes.compress(payload, self.deflate), compressed=True)
+            return self._write(frame, f"compressed text frame ({len(payload)} bytes before compression)")
+        kind = "text" if action == "deflate-text" else action
+        return self._write(wsframes.encode(_OPCODES[action], payload), f"{kind} frame ({len(payload)} bytes)")
+
+    def _answered(self, action: str, payload: bytes) -> bool:
+        """Whether the frames so far answer the step: a Close ends every wait."""
+        frames = self.result.frames
+        if self._closed():
+            return True
+        if action == "ping":
+            return any(f.opcode == wsframes.PONG and f.payload == payload for f in frames)
+        if action in ("text", "binary", "deflate-text"):
+            opcode = wsframes.BINARY if action == "binary" else wsframes.TEXT
+            return any(m.opcode == opcode and m.payload == payload
+                       for m in wsframes.messages(frames, self.deflate))
+        return False
+
+    def _wait(self, action: str, payload: bytes) -> bool:
+        result, name = self.result, "text" if action == "deflate-text" else action
+        deadline = time.monotonic() + self.timeout
+        started = self.received
+        while not self._answered(action, payload):
             try:
-                data = reader.recv(deadline)
+                data = self.reader.recv(deadline)
             except TimeoutError:
-                result.frame_error = ExchangeError("timeout", f"no answer to the {action} frame within {timeout:g} s")
-                return
+                result.frame_error = ExchangeError("timeout", f"no answer to the {name} frame within {self.timeout:g} s")
+                return False
             except OSError as exc:
-                result.frame_error = _os_error(exc, f"reading after the {action} frame failed: ")
-                return
+                result.frame_error = _os_error(exc, f"reading after the {name} frame failed: ")
+                return False
             if not data:
                 result.closed_by_peer = True
                 result.frame_error = ExchangeError(
-                    "closed", f"the target closed the connection without answering the {action} frame")
-                return
-            try:
-                received, pending = wsframes.decode(pending + data)
-            except wsframes.FrameError as exc:
-                result.frame_error = ExchangeError(
-                    "not-frames", f"the answer to the {action} frame is not a valid frame: {exc}")
-                return
-            result.frames.extend(received)
-            tunnel_bytes += len(data)
-            if tunnel_bytes > MAX_TUNNEL_BYTES and not any(_answered(action, f) for f in received):
+                    "closed", f"the target closed the connection without answering the {name} frame")
+                return False
+            if not self._take(data, f"the answer to the {name} frame is not a valid frame"):
+                return False
+            if self.received - started > MAX_TUNNEL_BYTES and not self._answered(action, payload):
                 result.frame_error = ExchangeError("oversized", (
-                    f"more than {MAX_TUNNEL_BYTES} bytes after the 101 without an answer to the {action} frame"
+                    f"more than {MAX_TUNNEL_BYTES} bytes after the 101 without an answer to the {name} frame"
                 ))
-                return
-    if any(f.opcode == wsframes.CLOSE for f in result.frames):
-        _await_eof(reader, result, time.monotonic() + timeout)
+                return False
+        return True
 
 
 def _say_goodbye(sock: socket.socket, result: Exchange) -> None:

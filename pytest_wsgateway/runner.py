@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import checks
+from . import checks, frames
 from .cases import REQUIREMENTS, Case, RequestSpec, render_request
 from .exchange import ConnectError, Exchange, ExchangeError
 from .redact import Redactor
 from .targets import Target
 from .transport import transport_for
+
+
+#: How many bytes of a response body the transcript shows.
+PREVIEW = 80
 
 
 @dataclass
@@ -80,18 +84,28 @@ class Outcome:
         """The request and the response as seen on the wire, secrets hidden."""
         hide = self.redactor
         lines = ["--- request ---", hide.head(self.request)]
-        if self.exchange is not None:
-            lines += ["--- response ---", hide.head(self.exchange.response_head) or "(nothing)"]
-            if self.exchange.error:
-                lines.append(f"({hide.text(str(self.exchange.error))})")
-            if self.exchange.early:
-                lines.append(hide.text(f"(then {len(self.exchange.early)} bytes: {self.exchange.early[:80]!r})"))
-            if self.exchange.sent or self.exchange.frames or self.exchange.frame_error:
+        exchange = self.exchange
+        if exchange is not None:
+            lines.append("--- response ---")
+            for head in exchange.interim:
+                lines += [hide.head(head), "(an informational response; then:)"]
+            lines.append(hide.head(exchange.response_head) or "(nothing)")
+            if exchange.error:
+                lines.append(f"({hide.text(str(exchange.error))})")
+            if exchange.early and not exchange.upgraded:
+                shown = exchange.early[:PREVIEW]
+                more = f", the first {PREVIEW} shown" if len(exchange.early) > PREVIEW else ""
+                lines.append(hide.text(f"(then {len(exchange.early)} bytes{more}: {shown!r})"))
+            if exchange.sent or exchange.frames or exchange.frame_error or exchange.after_101:
                 lines.append("--- after the 101 ---")
-                lines += [f"> {sent}" for sent in self.exchange.sent]
-                lines += [f"< {frame.describe()}" for frame in self.exchange.frames]
-                if self.exchange.frame_error:
-                    lines.append(f"({hide.text(str(self.exchange.frame_error))})")
+                lines += [f"> {sent}" for sent in exchange.sent]
+                lines += [f"< {frame.describe()}" for frame in exchange.frames]
+                if exchange.frame_error:
+                    lines.append(f"({hide.text(str(exchange.frame_error))})")
+                if exchange.after_101 and (not exchange.frames or (exchange.frame_error is not None
+                                                                   and exchange.frame_error.kind == "not-frames")):
+                    lines.append(f"(the bytes after the 101, as received: {len(exchange.after_101)} kept)")
+                    lines += [hide.text(line) for line in frames.hexdump(exchange.after_101)]
         return "\n".join(lines)
 
     def redact(self, text: str) -> str:

@@ -91,7 +91,7 @@ def test_client_window_bits_only_answer_an_offer_that_carried_them():
 
 def test_the_verdict_family_is_every_browser_rule_on_one_request():
     names = [name for name, _ in verdict_case(("chat",)).expect]
-    assert names == ["status_101", "upgrade_websocket", "connection_upgrade", "accept_matches",
+    assert names == ["status_101", "no_interim_response", "upgrade_websocket", "connection_upgrade", "accept_matches",
                      "subprotocol_from_offer", "subprotocol_selected", "extensions_from_offer",
                      "deflate_response_valid"]
     assert ("Sec-WebSocket-Protocol", "chat") in verdict_case(("chat",)).request.add
