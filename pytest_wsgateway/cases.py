@@ -61,6 +61,11 @@ class Case:
     source: str = ""
 
 
+def title_for(case: Case, subprotocol: str = "") -> str:
+    """The case's title with ``{subprotocol}`` filled in (the API's, or words for it when unknown)."""
+    return case.title.replace("{subprotocol}", subprotocol or "the API's subprotocol")
+
+
 def catalogue_dir() -> str:
     """The folder of the shipped case files (``conformance/cases``)."""
     from . import conformance  # the repository's conformance/ folder, mapped into this package

@@ -147,13 +147,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         case = callspec.params.get("wsgateway_case") if callspec else None
         if case is not None and hasattr(case, "rfc"):
+            from .cases import title_for
+
             target = callspec.params["wsgateway_target"]
+            subprotocols = options.settings(config).target(target).subprotocols
             item.user_properties.extend([
                 ("wsgateway_case", case.id),
                 ("wsgateway_level", case.level),
                 ("wsgateway_rfc", case.rfc),
                 ("wsgateway_target", target),
-                ("wsgateway_title", case.title),
+                ("wsgateway_title", title_for(case, subprotocols[0] if subprotocols else "")),
             ])
             reason = known.reason(case.id, target) if known is not None else None
             if reason is not None:

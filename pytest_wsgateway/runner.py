@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import checks, frames
-from .cases import REQUIREMENTS, Case, RequestSpec, render_request
+from .cases import REQUIREMENTS, Case, RequestSpec, render_request, title_for
 from .exchange import ConnectError, Exchange, ExchangeError
 from .redact import Redactor
 from .targets import Target
@@ -67,7 +67,8 @@ class Outcome:
         if self.connect_error:
             return (f"[{self.case.level}] {self.case.id} @ {hide.url(self.target.url)}: "
                     f"{hide.text(str(self.connect_error))}{self._crash()}")
-        lines = [f"[{self.case.level}] {self.case.id}: {self.case.title}", f"target: {hide.url(self.target.url)}"]
+        title = title_for(self.case, self.target.subprotocols[0] if self.target.subprotocols else "")
+        lines = [f"[{self.case.level}] {self.case.id}: {title}", f"target: {hide.url(self.target.url)}"]
         for finding in self.findings:
             lines += [f"requirement: {finding.requirement}", f"  expected: {hide.text(finding.expected)}",
                       f"  actual:   {hide.text(finding.actual)}"]
