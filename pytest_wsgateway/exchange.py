@@ -88,6 +88,9 @@ class Exchange:
     interim: list[bytes] = field(default_factory=list)
     #: The first bytes after the 101 as they arrived (bounded), for the transcript.
     after_101: bytes = b""
+    #: Frames received but not kept (beyond the transport's cap), and their payload bytes.
+    frames_dropped: int = 0
+    bytes_dropped: int = 0
 
     @property
     def upgraded(self) -> bool:

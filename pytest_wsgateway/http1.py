@@ -154,6 +154,13 @@ MAX_TUNNEL_BYTES = 4 << 20
 MAX_INTERIM = 8
 #: The first bytes after the 101 are kept as they arrived, for the transcript.
 KEPT_AFTER_101 = 4096
+#: At most this many frames are kept per exchange (plus up to :data:`KEPT_CONTROL` control frames
+#: after that): a flood of tiny frames costs bounded memory; the rest are only counted.
+KEPT_FRAMES = 1000
+KEPT_CONTROL = 64
+#: A step waits through at most this many frames without its answer (a flood of tiny frames would
+#: otherwise cost seconds of decoding per step before the byte cap ends it).
+MAX_TUNNEL_FRAMES = 100_000
 
 
 def exchange(
@@ -256,6 +263,7 @@ class _Tunnel:
         self.deflate = wsframes.negotiated_deflate(result.response.get_all("Sec-WebSocket-Extensions"))
         self.pending = b""
         self.received = 0
+        self.frame_count = 0
         self.answered_pings = 0
 
     def run(self, steps: tuple[tuple[str, bytes], ...]) -> None:
@@ -286,7 +294,14 @@ class _Tunnel:
         except wsframes.FrameError as exc:
             result.frame_error = ExchangeError("not-frames", f"{what}: {exc}")
             return False
-        result.frames.extend(frames)
+        self.frame_count += len(frames)
+        for frame in frames:
+            if len(result.frames) < KEPT_FRAMES or (frame.opcode >= wsframes.CLOSE
+                                                    and len(result.frames) < KEPT_FRAMES + KEPT_CONTROL):
+                result.frames.append(frame)
+            else:
+                result.frames_dropped += 1
+                result.bytes_dropped += len(frame.payload)
         for frame in frames:
             if frame.opcode == wsframes.PING and not self._closed() and self.answered_pings < 16:
                 self.answered_pings += 1
@@ -327,7 +342,7 @@ class _Tunnel:
     def _wait(self, action: str, payload: bytes) -> bool:
         result, name = self.result, "text" if action == "deflate-text" else action
         deadline = time.monotonic() + self.timeout
-        started = self.received
+        started, counted = self.received, self.frame_count
         while not self._answered(action, payload):
             try:
                 data = self.reader.recv(deadline)
@@ -347,6 +362,11 @@ class _Tunnel:
             if self.received - started > MAX_TUNNEL_BYTES and not self._answered(action, payload):
                 result.frame_error = ExchangeError("oversized", (
                     f"more than {MAX_TUNNEL_BYTES} bytes after the 101 without an answer to the {name} frame"
+                ))
+                return False
+            if self.frame_count - counted > MAX_TUNNEL_FRAMES and not self._answered(action, payload):
+                result.frame_error = ExchangeError("oversized", (
+                    f"more than {MAX_TUNNEL_FRAMES:,} frames after the 101 without an answer to the {name} frame"
                 ))
                 return False
         return True

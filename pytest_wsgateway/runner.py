@@ -19,6 +19,11 @@ from .transport import transport_for
 
 #: How many bytes of a response body the transcript shows.
 PREVIEW = 80
+#: A transcript shows at most this many lines of a response head, and of frames after the 101.
+SHOWN_HEAD_LINES = 60
+SHOWN_FRAMES = 40
+#: A finding's expected/actual text is cut to this many characters.
+SHOWN_TEXT = 600
 
 
 @dataclass
@@ -70,8 +75,8 @@ class Outcome:
         title = title_for(self.case, self.target.subprotocols[0] if self.target.subprotocols else "")
         lines = [f"[{self.case.level}] {self.case.id}: {title}", f"target: {hide.url(self.target.url)}"]
         for finding in self.findings:
-            lines += [f"requirement: {finding.requirement}", f"  expected: {hide.text(finding.expected)}",
-                      f"  actual:   {hide.text(finding.actual)}"]
+            lines += [f"requirement: {finding.requirement}", f"  expected: {_cut(hide.text(finding.expected))}",
+                      f"  actual:   {_cut(hide.text(finding.actual))}"]
         lines += [f"{self.case.rfc}: \"{self.case.quote}\"", "", self.transcript()]
         return "\n".join(lines)
 
@@ -89,18 +94,23 @@ class Outcome:
         if exchange is not None:
             lines.append("--- response ---")
             for head in exchange.interim:
-                lines += [hide.head(head), "(an informational response; then:)"]
-            lines.append(hide.head(exchange.response_head) or "(nothing)")
+                lines += [_head_lines(hide.head(head)), "(an informational response; then:)"]
+            lines.append(_head_lines(hide.head(exchange.response_head)) or "(nothing)")
             if exchange.error:
                 lines.append(f"({hide.text(str(exchange.error))})")
             if exchange.early and not exchange.upgraded:
-                shown = exchange.early[:PREVIEW]
-                more = f", the first {PREVIEW} shown" if len(exchange.early) > PREVIEW else ""
-                lines.append(hide.text(f"(then {len(exchange.early)} bytes{more}: {shown!r})"))
+                # Hidden before it is cut, so a secret the body echoes cannot escape as a fragment.
+                body = hide.text(exchange.early.decode("latin-1"))
+                more = f", the first {PREVIEW} shown" if len(body) > PREVIEW else ""
+                lines.append(f"(then {len(exchange.early)} bytes{more}: {body[:PREVIEW].encode('latin-1', 'replace')!r})")
             if exchange.sent or exchange.frames or exchange.frame_error or exchange.after_101:
                 lines.append("--- after the 101 ---")
                 lines += [f"> {sent}" for sent in exchange.sent]
-                lines += [f"< {frame.describe()}" for frame in exchange.frames]
+                lines += [f"< {frame.describe()}" for frame in exchange.frames[:SHOWN_FRAMES]]
+                hidden = len(exchange.frames) - SHOWN_FRAMES + exchange.frames_dropped
+                if hidden > 0:
+                    size = sum(len(f.payload) for f in exchange.frames[SHOWN_FRAMES:]) + exchange.bytes_dropped
+                    lines.append(f"< … {hidden:,} more frames ({size:,} payload bytes)")
                 if exchange.frame_error:
                     lines.append(f"({hide.text(str(exchange.frame_error))})")
                 if exchange.after_101 and (not exchange.frames or (exchange.frame_error is not None
@@ -112,6 +122,17 @@ class Outcome:
     def redact(self, text: str) -> str:
         """Free text with this outcome's secrets hidden (:meth:`Redactor.text`)."""
         return self.redactor.text(text)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_TEXT else f"{text[:SHOWN_TEXT]} … ({len(text) - SHOWN_TEXT:,} more characters)"
+
+
+def _head_lines(text: str) -> str:
+    lines = [_cut(line) for line in text.split("\n")]
+    if len(lines) > SHOWN_HEAD_LINES:
+        lines = lines[:SHOWN_HEAD_LINES] + [f"… {len(lines) - SHOWN_HEAD_LINES:,} more header lines"]
+    return "\n".join(lines)
 
 
 #: The valid upgrade each target must accept before its refusals mean anything (the canary).

@@ -213,6 +213,21 @@ def flood_frames_after_101(conn: Conn) -> None:
         conn.send(continuation * 16)
 
 
+def tiny_frames_after_101(conn: Conn) -> None:
+    """A correct 101, then endless 2-byte frames (empty final text frames) until the client leaves."""
+    conn.send(_accept_response(conn.read_request()))
+    burst = b"\x81\x00" * 32768
+    while not conn.expired():
+        conn.send(burst)
+
+
+def ten_thousand_headers(conn: Conn) -> None:
+    """A correct 101 carrying 10,000 extra header lines, then the connection closes."""
+    accept = _accept_response(conn.read_request())
+    extra = b"".join(b"X-H%d: v\r\n" % i for i in range(10000))
+    conn.send(accept[:-2] + extra + b"\r\n")
+
+
 # --- the server ----------------------------------------------------------------------------------
 
 
