@@ -32,6 +32,9 @@ OPTIONS = (
     ("timeout", "SECONDS", "limit for each network step: connect, TLS, response head, each frame (default 5)", "str"),
     ("origin", "ORIGIN", "Origin header to send with every handshake", "str"),
     ("header", "'NAME: VALUE'", "extra request header, e.g. a client id (repeatable; values are never printed)", "list"),
+    ("secret_param", "NAME", "a URL query parameter whose value is a secret, shown as <redacted> (repeatable; "
+     "client_id, client_secret, api_key, apikey, key, token, access_token, id_token, secret, password, sig, "
+     "signature and auth always are)", "list"),
     ("api", "PATH", "OpenAPI 2.0 (Swagger) definition of the API behind the URL(s)", "str"),
     ("echo", None, "the endpoint echoes messages: also check that a text and a binary message come back", "bool"),
     ("subprotocol", "NAME", "a subprotocol the API speaks (repeatable); default for the embedded server: "
@@ -111,6 +114,7 @@ class GatewayOptions(NamedTuple):
     browser_path: str | None = None
     rate: str | None = None
     retry_budget: str | None = None
+    secret_params: tuple[str, ...] = ()
 
     @property
     def validate_early(self) -> bool:
@@ -159,6 +163,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         browser_path=values["browser_path"] or env_path,
         rate=values["rate"] or None,
         retry_budget=values["retry_budget"] or None,
+        secret_params=tuple(values["secret_param"]),
     )
 
 
@@ -186,7 +191,7 @@ def resolve(options: GatewayOptions) -> Settings:
         headers = tuple(parse_header(text) for text in options.headers)
         api = load_api(options.api) if options.api else None
         defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
-                    "api": api, "timeout": timeout}
+                    "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params)}
         if options.urls:
             targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
                                             **defaults) for url in options.urls])

@@ -34,6 +34,8 @@ def pytest_configure(config: pytest.Config) -> None:
     given = config.stash[options.OPTIONS_KEY] = options.read_options(config)
     if given.validate_early:
         options.settings(config)  # a bad value is one usage-error line, not a failure per test
+    if getattr(config.option, "debug", None) and (given.headers or given.urls):
+        _redact_debug_log(config)
     if given.known_failures or given.write_baseline or given.reports:
         _configure_gate(config, given)
     from . import fixtures
@@ -70,6 +72,35 @@ def _configure_gate(config: pytest.Config, given: options.GatewayOptions) -> Non
     config.pluginmanager.register(recorder, "wsgateway-gate")
 
 
+def _redact_debug_log(config: pytest.Config) -> None:
+    """``--debug`` wrote the command line (a --gateway-header value with it) to its log before any
+    plugin ran: mask the secrets there (same length, so pytest's open handle stays valid) and
+    redact what is written from now on."""
+    redactor = options.settings(config).redactor()
+    if not redactor:
+        return
+    path = os.path.abspath(str(config.option.debug))
+    root = config.trace.root
+    writer = getattr(root, "_writer", None)
+    handle_of_pytest = getattr(writer, "__self__", None)
+    if handle_of_pytest is not None and hasattr(handle_of_pytest, "flush"):
+        handle_of_pytest.flush()  # what pytest wrote so far is on disk, to be masked there
+    try:
+        with open(path, "r+b") as handle:
+            data = handle.read()
+            masked = data
+            for secret in redactor.secrets:
+                raw = secret.encode("utf-8")
+                masked = masked.replace(raw, b"*" * len(raw))
+            if masked != data:
+                handle.seek(0)
+                handle.write(masked)
+    except OSError:
+        return
+    if writer is not None:
+        root.setwriter(lambda text: writer(redactor.text(text)))
+
+
 def _redactor(config: pytest.Config):
     settings = config.stash.get(options.SETTINGS_KEY, None)
     return settings.redactor() if settings is not None and settings.secrets else None
@@ -93,6 +124,9 @@ def _redact_report(report: pytest.TestReport | pytest.CollectReport, redactor, r
     report.sections = [(title, redactor.text(content)) for title, content in report.sections]
     if getattr(report, "wasxfail", None):
         report.wasxfail = redactor.text(report.wasxfail)
+    if getattr(report, "user_properties", None):  # JUnit properties, the reports' fields
+        report.user_properties = [(name, redactor.text(value) if isinstance(value, str) else value)
+                                  for name, value in report.user_properties]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -11,7 +11,12 @@ hidden where values are *rendered*, by field:
   e.g. API Connect's ``client_id``);
 * free text (tracebacks, captured output, assertion diffs) goes through :meth:`Redactor.text`, the
   safety net: a secret of :data:`ANYWHERE_LENGTH` characters or more is replaced wherever it
-  occurs; a shorter one (``X-Debug: 1``) only where it stands alone, so ``127.0.0.1`` stays intact.
+  occurs, and so is every fragment of it that long (pytest shortens long reprs with ``...``, a
+  preview cuts a body: what is left of a secret must not escape); a shorter one (``X-Debug: 1``)
+  only where it stands alone, so ``127.0.0.1`` stays intact.
+
+Secrets are the header values and the values of credential-like query parameters of the target
+URLs (:data:`CREDENTIAL_PARAMS`, plus any named with ``--gateway-secret-param``).
 
 Pure and standard-library only.
 """
@@ -34,21 +39,43 @@ ANYWHERE_LENGTH = 8
 
 
 class Redactor:
-    """Hides ``secrets`` (header values) and the values of ``secret_headers`` in rendered output."""
+    """Hides ``secrets`` (header values, credential query values), the values of
+    ``secret_headers`` and of the query parameters ``secret_params`` in rendered output."""
 
-    def __init__(self, secrets: Iterable[str] = (), secret_headers: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), secret_headers: Iterable[str] = (),
+                 secret_params: Iterable[str] = ()) -> None:
         self.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
         self.secret_headers = CREDENTIAL_HEADERS | {name.lower() for name in secret_headers}
-        alternatives = [re.escape(s) if len(s) >= ANYWHERE_LENGTH else rf"(?<![\w.]){re.escape(s)}(?![\w.])"
-                        for s in self.secrets]
-        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+        self.secret_params = CREDENTIAL_PARAMS | {name.lower() for name in secret_params}
+        short = [rf"(?<![\w.]){re.escape(s)}(?![\w.])" for s in self.secrets if len(s) < ANYWHERE_LENGTH]
+        windows = sorted({s[i : i + ANYWHERE_LENGTH] for s in self.secrets if len(s) >= ANYWHERE_LENGTH
+                          for i in range(len(s) - ANYWHERE_LENGTH + 1)})
+        long = [re.escape(s) for s in self.secrets if len(s) >= ANYWHERE_LENGTH]
+        self._short = re.compile("|".join(short)) if short else None
+        self._long = re.compile("|".join(long)) if long else None
+        # every window of every long secret, found where they overlap too (a lookahead)
+        self._windows = re.compile("(?=(" + "|".join(map(re.escape, windows)) + "))") if windows else None
 
     def __bool__(self) -> bool:
-        return self._pattern is not None
+        return self._short is not None or self._windows is not None
 
     def text(self, text: str) -> str:
-        """Free text with every secret replaced by ``<redacted>`` (the safety net)."""
-        return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
+        """Free text with every secret, and every long fragment of one, replaced by ``<redacted>``."""
+        if self._long is not None:  # whole secrets first (longest first), then what is left of one
+            text = self._long.sub(REDACTED, text)
+        if self._windows is not None:
+            spans: list[list[int]] = []
+            for match in self._windows.finditer(text):
+                start, end = match.start(), match.start() + ANYWHERE_LENGTH
+                if spans and start <= spans[-1][1]:
+                    spans[-1][1] = max(spans[-1][1], end)
+                else:
+                    spans.append([start, end])
+            for start, end in reversed(spans):
+                text = text[:start] + REDACTED + text[end:]
+        if self._short is not None:
+            text = self._short.sub(REDACTED, text)
+        return text
 
     def header(self, name: str, value: str) -> str:
         """The value to show for header ``name``."""
@@ -78,13 +105,24 @@ class Redactor:
             return self.text(url)
         if not parts.query:
             return self.text(url)
-        query = "&".join(_param(item) for item in parts.query.split("&"))
+        query = "&".join(self._param(item) for item in parts.query.split("&"))
         return self.text(urlunsplit(parts._replace(query=query)))
 
+    def _param(self, item: str) -> str:
+        name, equals, value = item.partition("=")
+        return f"{name}={REDACTED}" if equals and value and name.lower() in self.secret_params else item
 
-def _param(item: str) -> str:
-    name, equals, value = item.partition("=")
-    return f"{name}={REDACTED}" if equals and value and name.lower() in CREDENTIAL_PARAMS else item
+
+def query_secrets(resource: str, names: Iterable[str] = ()) -> tuple[str, ...]:
+    """The values of credential-like query parameters in a URL's resource (``/p?client_id=…``)."""
+    _, _, query = resource.partition("?")
+    secret = CREDENTIAL_PARAMS | {name.lower() for name in names}
+    found = []
+    for item in query.split("&"):
+        name, equals, value = item.partition("=")
+        if equals and value and name.lower() in secret:
+            found.append(value)
+    return tuple(found)
 
 
 NO_SECRETS = Redactor()

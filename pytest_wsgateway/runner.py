@@ -52,7 +52,8 @@ class Outcome:
 
     @property
     def redactor(self) -> Redactor:
-        return Redactor(self.secrets or self.target.secrets, (name for name, _ in self.target.headers))
+        return Redactor(self.secrets + self.target.secrets, (name for name, _ in self.target.headers),
+                        self.target.secret_params)
 
     def summary(self) -> str:
         """One line: why the case failed (or could not be judged)."""

@@ -63,7 +63,8 @@ class Settings:
     def redactor(self) -> Redactor:
         """The :class:`~pytest_wsgateway.redact.Redactor` for everything this run renders."""
         names = [name for name, _ in self.headers] + [name for t in self.targets for name, _ in t.headers]
-        return Redactor(self.secrets, names)
+        params = [name for t in self.targets for name in t.secret_params]
+        return Redactor(self.secrets, names, params)
 
     def extra_headers(self) -> tuple[tuple[str, str], ...]:
         """Origin (if set), then the headers: what every handshake request adds by default."""

@@ -55,6 +55,12 @@ class Target:
     api: ApiInfo | None = None
     timeout: float = 5.0
     embedded: bool = False
+    #: Query parameters whose values are secrets, beyond the credential-like ones
+    #: (:data:`pytest_wsgateway.redact.CREDENTIAL_PARAMS`).
+    secret_params: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # no header value, no credential in the query
+        return f"Target(id={self.id!r}, url={self.redactor().url(self.url)!r})"
 
     @property
     def secure(self) -> bool:
@@ -75,8 +81,16 @@ class Target:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Values never to print: those of every header set for this target."""
-        return tuple(value for _, value in self.headers if value)
+        """Values never to print: every header value, and credential-like query parameter values."""
+        from .redact import query_secrets
+
+        return tuple(value for _, value in self.headers if value) + query_secrets(self.resource, self.secret_params)
+
+    def redactor(self):
+        """The :class:`~pytest_wsgateway.redact.Redactor` for what this target's cases render."""
+        from .redact import Redactor
+
+        return Redactor(self.secrets, (name for name, _ in self.headers), self.secret_params)
 
     def extra_headers(self) -> tuple[tuple[str, str], ...]:
         """Origin (if set), then the target's headers: what every handshake request adds."""
@@ -116,22 +130,29 @@ def parse_url(url: str, *, target_id: str | None = None, **settings: object) -> 
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise TargetError(f"--gateway-url {url!r} is not a valid URL: {exc}") from None
+        raise TargetError(f"--gateway-url {_shown(url)!r} is not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise TargetError(f"--gateway-url {url!r}: the scheme must be ws:// or wss://, not {parts.scheme or 'missing'!r}")
+        raise TargetError(f"--gateway-url {_shown(url)!r}: the scheme must be ws:// or wss://, not {parts.scheme or 'missing'!r}")
     if not parts.hostname:
-        raise TargetError(f"--gateway-url {url!r} has no host name")
+        raise TargetError(f"--gateway-url {_shown(url)!r} has no host name")
     if parts.username or parts.password:
-        raise TargetError(f"--gateway-url {url!r}: credentials in the URL are not supported; use --gateway-header")
+        raise TargetError(f"--gateway-url {_shown(url)!r}: credentials in the URL are not supported; use --gateway-header")
     if parts.fragment:
-        raise TargetError(f"--gateway-url {url!r}: a WebSocket URI must not have a fragment (RFC 6455 §3)")
+        raise TargetError(f"--gateway-url {_shown(url)!r}: a WebSocket URI must not have a fragment (RFC 6455 §3)")
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     port = port or DEFAULT_PORTS[scheme]
     if scheme != "wss":
         settings["ca_file"] = None
     target = Target("", scheme, parts.hostname, port, resource, **settings)  # type: ignore[arg-type]
     return _with_id(target, target_id)
+
+
+def _shown(url: str) -> str:
+    """``url`` as it may appear in a message: no userinfo, no credential-like query value."""
+    from .redact import Redactor
+
+    return Redactor().url(re.sub(r"(?<=//)[^/?#@]*@", "<redacted>@", url.strip()))
 
 
 def _with_id(target: Target, target_id: str | None) -> Target:

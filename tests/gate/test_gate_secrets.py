@@ -71,3 +71,76 @@ def test_env_header_names_map_underscores_to_dashes(pytester, monkeypatch):
     result.assert_outcomes(passed=1)
     # two requests: the canary (the valid upgrade) and the case; both carry the header
     assert [dict(headers).get("X-IBM-CLIENT-ID") for headers in server.seen] == ["client-id-value"] * 2
+
+
+# --- every output mode, every kind of secret, echoing targets --------------------------------------
+
+LONG_SECRET = "zq7Xv1Lm" + "9c4e2b7a1f6d8e30" * 18  # 296 characters: pytest shortens its repr with -l
+HEADER_SECRET = "hv5Rw2Kp-71c0e9d4b3a2"  # --gateway-header X-Api-Key
+OVERLAPPING = f"Bearer {HEADER_SECRET}-ZQXJ-55d1"  # --gateway-header Authorization: holds the other one
+QUERY_SECRET = "qs8Tn4Jw60b1a9c8d7e6"  # ?client_id=… (API Connect takes the client id in the query too)
+SECRETS = (LONG_SECRET, HEADER_SECRET, OVERLAPPING, QUERY_SECRET)
+
+LEAKY_LONG = """
+def test_long_secret_in_locals(wsgateway_settings):
+    token = {name.lower(): value for name, value in wsgateway_settings.headers}["x-long-token"]
+    print("the token is", token)
+    assert token == "something else"
+"""
+
+
+def _echo_everything(request, response):
+    """A gateway that echoes what it got: the 101 carries the key back, an error its reason phrase
+    and body carry every header value and the request target."""
+    import dataclasses
+
+    from pytest_wsgateway.reference_server.http import HttpResponse
+
+    if request is None:
+        return response
+    values = " ".join(value for _, value in request.headers) + " " + request.target
+    if response.status == 101:
+        return dataclasses.replace(response, headers=(*response.headers, ("X-Echo", request.get("X-Api-Key") or "")))
+    body = f"denied: {values}".encode("latin-1", "replace")
+    return HttpResponse(403, f"Forbidden for {request.get('X-Api-Key')}", (
+        ("Content-Length", str(len(body))), ("Connection", "close")), body)
+
+
+def _fragments(text: str) -> list[str]:
+    """Every piece of 8 or more characters of any secret that occurs in ``text``."""
+    return sorted({secret[i:i + 8] for secret in SECRETS for i in range(len(secret) - 7) if secret[i:i + 8] in text})
+
+
+@pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_no_fragment_of_any_secret_in_any_output(pytester, monkeypatch, parallel):
+    from pytest_wsgateway.reference_server import ServerConfig
+    from pytest_wsgateway.reference_server.faults import Fault
+    from tests.harness import reference_server
+
+    pytester.makepyfile(test_leaky=LEAKY_TEST.replace('dict(settings.headers)["X-Api-Key"]',
+                                                      'dict(settings.headers)["X-Api-Key"]'), test_long=LEAKY_LONG)
+    monkeypatch.setenv("WSGATEWAY_HEADER_X_LONG_TOKEN", LONG_SECRET)
+    fault = Fault(name="echo-everything", doc="echoes secrets", seen="", respond=_echo_everything)
+    with reference_server(ServerConfig(schemes=("ws",), fault=fault)) as server:
+        url = server.urls["ws"] + f"?client_id={QUERY_SECRET}"
+        result = pytester.runpytest_subprocess(
+            "--pyargs", "pytest_wsgateway.conformance", "test_leaky.py", "test_long.py", *parallel,
+            f"--gateway-url={url}", f"--gateway-header=X-Api-Key: {HEADER_SECRET}",
+            f"--gateway-header=Authorization: {OVERLAPPING}", "--gateway-echo",
+            "-k", "accept-rfc-vector or reject-key-missing or reject-version-99 or origin-policy or leaky or long",
+            "--junitxml=out/junit.xml", "-o", "junit_logging=all", "--gateway-report=out/r.json",
+            "--gateway-report=out/r.md", "--gateway-report=out/r.html", "--gateway-write-baseline=out/known.yaml",
+            "--debug=debug.log", "-l", "--tb=long", "-vv", "-rA", timeout=300)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the leaky tests fail; the secrets were there to leak
+    outputs = {"stdout": result.stdout.str(), "stderr": result.stderr.str()}
+    files = sorted(path for path in pytester.path.rglob("*") if path.is_file())
+    names = {path.name for path in files}
+    assert {"junit.xml", "r.json", "r.md", "r.html", "known.yaml", "debug.log"} <= names
+    assert any(".pytest_cache" in str(path) for path in files)  # the cache is written, and searched too
+    outputs.update({str(path.relative_to(pytester.path)): path.read_bytes().decode("utf-8", "replace")
+                    for path in files if path.name not in ("test_leaky.py", "test_long.py")})
+    leaks = {name: _fragments(text) for name, text in outputs.items() if _fragments(text)}
+    assert leaks == {}
+    # ... and the places where they would have been show the redaction
+    assert "X-Api-Key: <redacted>" in outputs["stdout"] and "client_id=<redacted>" in outputs["stdout"]
+    assert "Forbidden for <redacted>" in outputs["stdout"], outputs["stdout"][-5000:]
