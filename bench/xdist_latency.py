@@ -1,10 +1,12 @@
-"""Benchmark: the conformance suite with and without pytest-xdist against a gateway far away.
+"""Benchmark: the conformance suite against a gateway far away: one exchange at a time, the default
+concurrent engine, and pytest-xdist.
 
 A reference server (ws://) sits behind a small TCP proxy on loopback that delays every chunk by
 ``--latency-ms`` in each direction (delivery order kept, throughput not limited), like a gateway
-one WAN hop away. The suite runs once in one process and once with ``-n WORKERS``; the script
-prints both wall times and the speed-up, and fails if either run does not pass (or, with
-``--min-speedup``, if the speed-up is below it).
+one WAN hop away. The suite runs with ``--gateway-concurrency 1``, with the default (16 exchanges at
+once per target) and with ``-n WORKERS`` (each worker one exchange at a time); the script prints the
+wall times and the ratios, and fails if a run does not pass (or, with ``--min-speedup``, if xdist's
+speed-up over one-at-a-time is below it).
 
     python bench/xdist_latency.py              # 50 ms each way, -n 8, the whole catalogue
     python bench/xdist_latency.py --quick      # 20 ms, -n 2, a few cases: a smoke run for CI
@@ -121,16 +123,19 @@ def main(argv: list[str] | None = None) -> int:
         with LatencyProxy((host, port), latency / 1000) as proxy:
             url = f"ws://127.0.0.1:{proxy.port}{server.routes[0]}"
             print(f"target {url} -> {server.urls['ws']} with {latency:g} ms each way")
-            serial, serial_rc, serial_line = run_suite(url, [], selection)
-            print(f"  one process : {serial:6.1f} s  ({serial_line})")
+            serial, serial_rc, serial_line = run_suite(url, ["--gateway-concurrency=1"], selection)
+            print(f"  --gateway-concurrency 1 : {serial:6.1f} s  ({serial_line})")
+            default, default_rc, default_line = run_suite(url, [], selection)
+            print(f"  default (concurrency 16) : {default:6.1f} s  ({default_line})")
             parallel, parallel_rc, parallel_line = run_suite(url, ["-n", str(workers)], selection)
-            print(f"  -n {workers:<9}: {parallel:6.1f} s  ({parallel_line})")
+            print(f"  -n {workers:<21}: {parallel:6.1f} s  ({parallel_line})")
     finally:
         server.stop()
     speedup = serial / parallel if parallel else float("inf")
-    print(f"  speed-up    : {speedup:.1f}x on {os.cpu_count()} CPU(s)")
-    if serial_rc or parallel_rc:
-        print(f"FAIL: the suite did not pass (exit {serial_rc} / {parallel_rc})")
+    print(f"  default vs concurrency 1: {serial / default:.1f}x faster; default vs -n {workers}: "
+          f"{parallel / default:.1f}x faster; -n {workers} vs concurrency 1: {speedup:.1f}x ({os.cpu_count()} CPU(s))")
+    if serial_rc or parallel_rc or default_rc:
+        print(f"FAIL: the suite did not pass (exit {serial_rc} / {default_rc} / {parallel_rc})")
         return 1
     if speedup < options.min_speedup:
         print(f"FAIL: speed-up {speedup:.1f}x is below --min-speedup {options.min_speedup:g}")

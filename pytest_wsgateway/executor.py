@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class SerialExecutor:
-    """Runs each case when its item asks for the outcome, one at a time.
+    """Runs each case when its item asks for the outcome, one at a time (``--gateway-concurrency 1``).
 
     ``rate``: requests per second per target (None: no cap). ``retry_budget``: seconds this process
     may spend waiting out rate limits, in all. ``sleep`` and ``clock`` are for tests.
@@ -52,16 +52,26 @@ class SerialExecutor:
         self._next_send: dict[str, float] = {}
         self._waited = 0.0
         self._lock = threading.Lock()
+        self._canary_locks: dict[str, threading.Lock] = {}
         #: target id -> how many answers were rate limits.
         self.rate_limited: dict[str, int] = {}
 
     def prepare(self, pairs: Sequence[tuple[Case, Target]]) -> None:
         """The (case, target) pairs selected for this process, in run order (unused here)."""
 
+    def close(self) -> None:
+        """Nothing to stop."""
+
     # -- the canary ---------------------------------------------------------------------------
 
     def canary(self, target: Target, *, again: bool = False) -> verdicts.Canary:
         """The target's canary (sent once; ``again`` sends it anew, e.g. to recheck a refusal)."""
+        with self._lock:
+            lock = self._canary_locks.setdefault(target.id, threading.Lock())
+        with lock:  # concurrent cases of one target wait for its one canary
+            return self._canary(target, again)
+
+    def _canary(self, target: Target, again: bool) -> verdicts.Canary:
         if again or target.id not in self._canaries:
             from .runner import CANARY, LIVENESS
 
@@ -135,3 +145,82 @@ class SerialExecutor:
             self._next_send[target.id] = at + 1.0 / self.rate
         if at > now:
             self._sleep(at - now)
+
+
+def disturbing(case: Case) -> bool:
+    """Whether ``case`` may disturb a target (today: a request with a body, the request-smuggling
+    shape): such cases run alone, after the others, so a crash is attributed to its culprit."""
+    return bool(case.request.body)
+
+
+class ConcurrentExecutor(SerialExecutor):
+    """Runs a target's selected cases ``concurrency`` at a time, under the same rules.
+
+    When the first item of a target asks for its outcome, every case selected for that target
+    (:meth:`prepare`) is started: the canary first (the others wait for it), then the cases on a pool
+    of ``concurrency`` threads, then -- once those are done -- the :func:`disturbing` ones one at a
+    time, so that "stopped accepting connections after X" names the culprit. Each item then takes
+    its own outcome. A case that was not prepared (under xdist, a worker learns its items one by
+    one) runs when asked, as in :class:`SerialExecutor`.
+    """
+
+    def __init__(self, concurrency: int = 16, **settings) -> None:
+        super().__init__(**settings)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.concurrency = concurrency
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="wsgateway")
+        self._pending: dict[str, list[Case]] = {}
+        self._futures: dict[tuple[str, str], object] = {}
+        self._launch_lock = threading.Lock()
+
+    def prepare(self, pairs: Sequence[tuple[Case, Target]]) -> None:
+        with self._launch_lock:
+            for case, target in pairs:
+                self._pending.setdefault(target.id, []).append(case)
+
+    def outcome(self, case: Case, target: Target) -> Outcome:
+        with self._launch_lock:
+            if target.id in self._pending:
+                self._launch(target, self._pending.pop(target.id))
+            future = self._futures.pop((case.id, target.id), None)
+        if future is None:
+            return super().outcome(case, target)
+        return future.result()
+
+    def _launch(self, target: Target, cases: list[Case]) -> None:
+        from concurrent.futures import Future
+
+        from .runner import unmet_requirement
+
+        runnable = [case for case in cases if unmet_requirement(case, target) is None]
+        quiet = [case for case in runnable if not disturbing(case)]
+        loud = [case for case in runnable if disturbing(case)]
+        started = [self._pool.submit(self._settled, case, target) for case in quiet]
+        self._futures.update({(case.id, target.id): future for case, future in zip(quiet, started)})
+        if not loud:
+            return
+        waiting = {case.id: Future() for case in loud}
+        self._futures.update({(case_id, target.id): future for case_id, future in waiting.items()})
+
+        def one_at_a_time() -> None:
+            from concurrent.futures import wait
+
+            wait(started)
+            for case in loud:
+                future = waiting[case.id]
+                try:
+                    future.set_result(self._settled(case, target))
+                except BaseException as exc:  # handed to the item that asks
+                    future.set_exception(exc)
+
+        threading.Thread(target=one_at_a_time, name="wsgateway-disturbing", daemon=True).start()
+
+    def _settled(self, case: Case, target: Target) -> Outcome:
+        outcome = SerialExecutor.outcome(self, case, target)
+        outcome.settle()
+        return outcome
+
+    def close(self) -> None:
+        """Stop: cases not started yet are dropped (e.g. after ``-x``)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -39,6 +39,8 @@ OPTIONS = (
     ("echo", None, "the endpoint echoes messages: also check that a text and a binary message come back", "bool"),
     ("subprotocol", "NAME", "a subprotocol the API speaks (repeatable); default for the embedded server: "
      "its own (wsgateway_subprotocols)", "list"),
+    ("concurrency", "N", "run up to N exchanges with each target at once (default 16; 1 = one after another)",
+     "str"),
     ("rate", "PER_SECOND", "send at most this many requests per second to each target (API gateways meter "
      "calls; default: no cap)", "str"),
     ("retry_budget", "SECONDS", "how long the run may wait out rate limits (429, 503 + Retry-After) in all "
@@ -114,13 +116,14 @@ class GatewayOptions(NamedTuple):
     browser_path: str | None = None
     rate: str | None = None
     retry_budget: str | None = None
+    concurrency: str | None = None
     secret_params: tuple[str, ...] = ()
 
     @property
     def validate_early(self) -> bool:
         """Whether options that need validating were given (then a bad one stops the run at once)."""
         return bool(self.urls or self.ca or self.timeout or self.headers or self.api or self.subprotocols
-                    or self.rate or self.retry_budget)
+                    or self.rate or self.retry_budget or self.concurrency)
 
 
 def browser_env(value: str | None = None) -> tuple[bool, str | None]:
@@ -162,6 +165,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         browser=bool(values["browser"]) or env_browser,
         browser_path=values["browser_path"] or env_path,
         rate=values["rate"] or None,
+        concurrency=values["concurrency"] or None,
         retry_budget=values["retry_budget"] or None,
         secret_params=tuple(values["secret_param"]),
     )
@@ -182,6 +186,7 @@ def resolve(options: GatewayOptions) -> Settings:
     rate = _seconds(options.rate, "--gateway-rate", None, "a number of requests per second above 0")
     retry_budget = _seconds(options.retry_budget, "--gateway-retry-budget", 60.0, "a number of seconds, 0 or more",
                             zero=True)
+    concurrency = _count(options.concurrency, "--gateway-concurrency", 16)
     if options.ca and not os.path.isfile(options.ca):
         raise pytest.UsageError(f"--gateway-ca {options.ca}: no such file")
     bad = next((name for name in options.subprotocols if not is_token(name)), None)
@@ -203,7 +208,17 @@ def resolve(options: GatewayOptions) -> Settings:
                     echo=options.echo, api=api, subprotocols=tuple(options.subprotocols),
                     known_failures=options.known_failures, write_baseline=options.write_baseline,
                     reports=options.reports, browser=options.browser, browser_path=options.browser_path,
-                    rate=rate, retry_budget=retry_budget)
+                    rate=rate, retry_budget=retry_budget, concurrency=concurrency)
+
+
+def _count(text: str | None, flag: str, default: int) -> int:
+    """A whole number from 1 to 256; usage error otherwise."""
+    if not text:
+        return default
+    value = text.strip()
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 256):
+        raise pytest.UsageError(f"{flag} {text!r}: expected a whole number from 1 to 256")
+    return int(value)
 
 
 def _seconds(text: str | None, flag: str, default: float | None, expected: str, zero: bool = False) -> float | None:
@@ -229,10 +244,14 @@ def settings(config: pytest.Config) -> Settings:
 def executor(config: pytest.Config):
     """The run's executor (:class:`~pytest_wsgateway.executor.SerialExecutor`), made once."""
     if EXECUTOR_KEY not in config.stash:
-        from .executor import SerialExecutor
+        from .executor import ConcurrentExecutor, SerialExecutor
 
         found = settings(config)
-        config.stash[EXECUTOR_KEY] = SerialExecutor(rate=found.rate, retry_budget=found.retry_budget)
+        if found.concurrency > 1 and not hasattr(config, "workerinput"):
+            config.stash[EXECUTOR_KEY] = ConcurrentExecutor(found.concurrency, rate=found.rate,
+                                                            retry_budget=found.retry_budget)
+        else:  # one after another; under xdist a worker learns its items one by one
+            config.stash[EXECUTOR_KEY] = SerialExecutor(rate=found.rate, retry_budget=found.retry_budget)
     return config.stash[EXECUTOR_KEY]
 
 

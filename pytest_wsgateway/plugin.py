@@ -214,6 +214,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     options.executor(config).prepare(pairs)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    executor = config.stash.get(options.EXECUTOR_KEY, None)
+    if executor is not None:
+        executor.close()
+
+
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str] | None:
     given = config.stash.get(options.OPTIONS_KEY, None)
     if given is None or options.SETTINGS_KEY not in config.stash:

@@ -45,6 +45,7 @@ class Outcome:
     crashed_after: str | None = None
     #: How many rate-limit answers (429, 503 with Retry-After) were waited out for this case.
     rate_limited: int = 0
+    _message: str | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -64,8 +65,17 @@ class Outcome:
         first = self.findings[0]
         return self.redact(f"{self.case.id}: expected {first.expected}; got {first.actual}")
 
+    def settle(self) -> None:
+        """Render the message now (if it failed) and let the exchange go: an outcome that waits for
+        its item (the concurrent engine) then holds a few kilobytes, not a parsed response."""
+        if not self.passed:
+            self._message = self.message()
+        self.exchange = None
+
     def message(self) -> str:
         """The failure explanation: requirement, expected, actual, RFC quote, transcript."""
+        if self._message is not None:
+            return self._message
         hide = self.redactor
         if self.inconclusive:
             head = f"INCONCLUSIVE [{self.case.level}] {self.case.id} @ {hide.url(self.target.url)}: {hide.text(self.inconclusive)}"

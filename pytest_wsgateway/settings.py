@@ -37,6 +37,8 @@ class Settings:
     #: Requests per second per target (None: no cap); seconds the run may wait out rate limits.
     rate: float | None = None
     retry_budget: float = 60.0
+    #: Exchanges run at once per target (1: one after another).
+    concurrency: int = 16
 
     @property
     def embedded(self) -> bool:
