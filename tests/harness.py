@@ -160,11 +160,21 @@ def connection_server(
         waiter = asyncio.ensure_future(stop.wait())
         loop = asyncio.get_running_loop()
 
+        closed = threading.Event()
+
+        def close_listener() -> None:
+            listener.close()
+            closed.set()
+
         def crash() -> None:  # on the loop: cancel the accept, then close the listener
             acceptor.cancel()
-            loop.call_soon(listener.close)
+            loop.call_soon(close_listener)
 
-        running["stop"] = lambda: loop.call_soon_threadsafe(crash)
+        def stop_accepting() -> None:  # returns once new connections are refused
+            loop.call_soon_threadsafe(crash)
+            closed.wait(5)
+
+        running["stop"] = stop_accepting
         try:
             await asyncio.wait({acceptor, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if acceptor.cancelled():  # stop_accepting: keep the workers' connections until the block ends
