@@ -56,11 +56,13 @@ def _configure_gate(config: pytest.Config, given: options.GatewayOptions) -> Non
         raise pytest.UsageError(f"--gateway-write-baseline {given.write_baseline}: is a directory")
     if not (given.reports or given.write_baseline) or hasattr(config, "workerinput"):
         return  # xdist workers send their reports to the controller, which writes the files
-    from .reports import GateRecorder, check_report_path
+    from .reports import GateRecorder, check_report_path, check_writable
     from .targets import EMBEDDED_DESCRIPTIONS
 
     for path in given.reports:
         check_report_path(path)
+    if given.write_baseline:
+        check_writable(given.write_baseline, "--gateway-write-baseline")
     settings = options.settings(config)
     redactor = settings.redactor()
     targets = [(t.id, EMBEDDED_DESCRIPTIONS.get(t.id, "") if t.embedded else redactor.url(t.url))

@@ -23,7 +23,7 @@ def run(pytester, *args):
     (["--gateway-url=wss://gw.example/ws", "--gateway-ca=/no/such/ca.pem"], "ERROR: --gateway-ca /no/such/ca.pem: no such file"),
     (["--gateway-url=ws://gw.example/ws", "--gateway-timeout=soon"], "ERROR: --gateway-timeout 'soon': expected a number of seconds above 0"),
     (["--gateway-url=ws://gw.example/ws", "--gateway-header=no colon s3cr3t"], "ERROR: --gateway-header: expected 'Name: value' (the text is not shown: it may hold a secret)"),
-    (["--gateway-url=ws://gw.example/ws", "--gateway-header=Bad Name: s3cr3t"], "ERROR: --gateway-header 'Bad Name': not a valid header name (RFC 9110 §5.1 token)"),
+    (["--gateway-url=ws://gw.example/ws", "--gateway-header=Bad Name: s3cr3t"], "ERROR: --gateway-header: 'Bad…' is not 'Name: value' (the text is not shown: it may hold a secret)"),
     (["--gateway-url=ws://gw.example/ws", "--gateway-api=/no/such/api.yaml"], "ERROR: --gateway-api /no/such/api.yaml: No such file or directory"),
 ])
 def test_bad_option_values_are_one_readable_usage_error(pytester, args, line):
