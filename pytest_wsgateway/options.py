@@ -31,7 +31,8 @@ OPTIONS = (
     ("insecure", None, "do not verify the gateway's TLS certificate or host name (like websocat --insecure)", "bool"),
     ("timeout", "SECONDS", "limit for each network step: connect, TLS, response head, each frame (default 5)", "str"),
     ("origin", "ORIGIN", "Origin header to send with every handshake", "str"),
-    ("header", "'NAME: VALUE'", "extra request header, e.g. a client id (repeatable; values are never printed)", "list"),
+    ("header", "'NAME: VALUE'", "extra request header, e.g. a client id (repeatable; values are never printed; "
+     "in the env one header per line)", "list"),
     ("api", "PATH", "OpenAPI 2.0 (Swagger) definition of the API behind the URL(s)", "str"),
     ("echo", None, "the endpoint echoes messages: also check that a text and a binary message come back", "bool"),
     ("subprotocol", "NAME", "a subprotocol the API speaks (repeatable); default for the embedded server: "

@@ -33,13 +33,13 @@ VERDICTS = ("pass", "fail", "error", "skip", "known-failure", "unexpected-pass",
 FAILING = ("fail", "error", "unexpected-pass", "inconclusive")
 
 
-def check_report_path(path: str) -> str:
+def check_report_path(path: str, option: str = "--gateway-report") -> str:
     """The report format of ``path`` (its extension); raise :class:`pytest.UsageError` if unknown or unwritable."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in FORMATS:
-        raise pytest.UsageError(f"--gateway-report {path}: unknown format {extension or '(no extension)'!r}; "
+        raise pytest.UsageError(f"{option} {path}: unknown format {extension or '(no extension)'!r}; "
                                 f"use a .json, .md or .html file name")
-    check_writable(path, "--gateway-report")
+    check_writable(path, option)
     return extension
 
 
