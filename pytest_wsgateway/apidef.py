@@ -35,24 +35,58 @@ class ApiInfo:
         return False
 
 
-def load_api(path: str) -> ApiInfo:
-    """Read ``path``; raise :class:`ApiDefinitionError` with one line when it is not usable."""
+#: An API definition is a small document; a bigger file is a mistake (or an attack on the parser).
+MAX_BYTES = 1 << 20
+
+
+def load_api(path: str, option: str = "--gateway-api") -> ApiInfo:
+    """Read ``path``; raise :class:`ApiDefinitionError` with one line when it is not usable.
+
+    YAML aliases (``*name``) are refused and the file is bounded (:data:`MAX_BYTES`): a handful
+    of nested aliases expand to billions of nodes (an "alias bomb") that exhaust memory.
+    """
     import yaml  # deferred: the plugin module imports only pytest and the standard library
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise ApiDefinitionError(f"--gateway-api {path}: {exc.strerror or exc}") from None
+        raise ApiDefinitionError(f"{option} {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise ApiDefinitionError(f"{option} {path}: larger than 1 MiB; not an API definition")
+    try:
+        document = yaml.load(data.decode("utf-8"), Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
+    except UnicodeDecodeError as exc:
+        raise ApiDefinitionError(f"{option} {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except _AliasRefused as exc:
+        raise ApiDefinitionError(f"{option} {path}: YAML aliases (*name) are not accepted ({exc})") from None
     except yaml.YAMLError as exc:
-        raise ApiDefinitionError(f"--gateway-api {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ApiDefinitionError(f"{option} {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(document, dict) or str(document.get("swagger")) != "2.0":
-        raise ApiDefinitionError(f"--gateway-api {path}: not an OpenAPI 2.0 definition (expected swagger: \"2.0\")")
+        raise ApiDefinitionError(f"{option} {path}: not an OpenAPI 2.0 definition (expected swagger: \"2.0\")")
     paths = document.get("paths")
     if not isinstance(paths, dict) or not paths:
-        raise ApiDefinitionError(f"--gateway-api {path}: the definition declares no paths")
+        raise ApiDefinitionError(f"{option} {path}: the definition declares no paths")
     schemes = document.get("schemes") or []
     if not isinstance(schemes, list):
-        raise ApiDefinitionError(f"--gateway-api {path}: schemes must be a list")
+        raise ApiDefinitionError(f"{option} {path}: schemes must be a list")
     return ApiInfo(path, tuple(str(s).lower() for s in schemes), str(document.get("basePath") or "/"),
                    tuple(str(p) for p in paths))
+
+
+class _AliasRefused(Exception):
+    """A YAML alias in an API definition (the message says where)."""
+
+
+def _loader():
+    """yaml.SafeLoader that refuses alias nodes while composing (before anything is expanded)."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise _AliasRefused(f"line {mark.line + 1}, column {mark.column + 1}")
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader

@@ -49,11 +49,13 @@ class Baseline:
         return len(self.entries)
 
 
-def load(path: str, known_ids: set[str] | frozenset[str]) -> Baseline:
-    """Read and validate ``path``; raise :class:`BaselineError` (one line) for anything unusable."""
+def load(path: str, known_ids: set[str] | frozenset[str], flag: str = "--gateway-known-failures") -> Baseline:
+    """Read and validate ``path``; raise :class:`BaselineError` (one line) for anything unusable.
+
+    ``flag`` names where the path came from (the flag, or the environment variable or ini key).
+    """
     import yaml
 
-    flag = "--gateway-known-failures"
     if not os.path.isfile(path):
         raise BaselineError(f"{flag} {path}: no such file")
     try:

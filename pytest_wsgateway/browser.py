@@ -140,7 +140,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._reply(status, body, "text/html; charset=utf-8")
 
     def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        length = int(declared) if declared.isascii() and declared.isdigit() else 0
         data = self.rfile.read(min(length, 65536))
         match = re.fullmatch(r"/result\?i=(\d+)", self.path)
         if match:

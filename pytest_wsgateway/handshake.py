@@ -131,7 +131,8 @@ def parse_response_head(data: bytes) -> Response:
     status_line, headers = _split_head(data)
     version, _, rest = status_line.partition(" ")
     status, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/") or len(status) != 3 or not status.isdigit():
+    # ASCII digits only: "¹²³".isdigit() is True, but int("¹²³") raises (RFC 9110 §15: 3DIGIT).
+    if not version.startswith("HTTP/") or len(status) != 3 or not (status.isascii() and status.isdigit()):
         raise MalformedMessage(f"malformed status line {status_line!r}")
     return Response((version, status, reason), tuple(headers))
 

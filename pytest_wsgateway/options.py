@@ -31,7 +31,8 @@ OPTIONS = (
     ("insecure", None, "do not verify the gateway's TLS certificate or host name (like websocat --insecure)", "bool"),
     ("timeout", "SECONDS", "limit for each network step: connect, TLS, response head, each frame (default 5)", "str"),
     ("origin", "ORIGIN", "Origin header to send with every handshake", "str"),
-    ("header", "'NAME: VALUE'", "extra request header, e.g. a client id (repeatable; values are never printed)", "list"),
+    ("header", "'NAME: VALUE'", "extra request header, e.g. a client id (repeatable; values are never printed; "
+     "in the env one header per line)", "list"),
     ("secret_param", "NAME", "a URL query parameter whose value is a secret, shown as <redacted> (repeatable; "
      "client_id, client_secret, api_key, apikey, key, token, access_token, id_token, secret, password, sig, "
      "signature and auth always are)", "list"),
@@ -80,17 +81,29 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(f"wsgateway_{name}", help_text, default="")
 
 
-def _option(config: pytest.Config, name: str, kind: str):
-    """The option's value: the command line, else WSGATEWAY_<NAME>, else the ini key."""
+def _option(config: pytest.Config, name: str, kind: str) -> tuple[object, str]:
+    """The option's value and where it came from: the command line, else WSGATEWAY_<NAME>, else the ini key.
+
+    The second item names the source in a message: the flag, the environment variable, or the
+    ini key and its file. From the environment, a list is split on whitespace -- except the
+    headers, one per line (a header value holds spaces: ``X-IBM-Client-Id: abc123``).
+    """
+    flag = f"--gateway-{name.replace('_', '-')}"
     value = config.getoption(f"gateway_{name}")
     if value is not None:
-        return value
-    env = os.environ.get(f"WSGATEWAY_{name.upper()}")
+        return value, flag
+    variable = f"WSGATEWAY_{name.upper()}"
+    env = os.environ.get(variable)
     if env is not None and env.strip():
         if kind == "bool":
-            return env.strip().lower() in _TRUE
-        return env.split() if kind == "list" else env.strip()
-    return config.getini(f"wsgateway_{name}") or ([] if kind == "list" else None)
+            return env.strip().lower() in _TRUE, variable
+        if kind == "list":
+            items = env.splitlines() if name == "header" else env.split()
+            return [item for item in items if item.strip()], variable
+        return env.strip(), variable
+    key = f"wsgateway_{name}"
+    inipath = getattr(config, "inipath", None)
+    return (config.getini(key) or ([] if kind == "list" else None)), (f"{key} ({inipath.name})" if inipath else key)
 
 
 class GatewayOptions(NamedTuple):
@@ -118,6 +131,17 @@ class GatewayOptions(NamedTuple):
     retry_budget: str | None = None
     concurrency: str | None = None
     secret_params: tuple[str, ...] = ()
+    #: (option name, where its value came from) -- see :meth:`source`
+    sources: tuple[tuple[str, str], ...] = ()
+    #: where each of ``headers`` came from, in the same order (empty: the command line)
+    header_sources: tuple[str, ...] = ()
+
+    def source(self, name: str) -> str:
+        """How a message names option ``name``: its flag, environment variable, or ini key and file."""
+        return dict(self.sources).get(name) or f"--gateway-{name.replace('_', '-')}"
+
+    def header_source(self, index: int) -> str:
+        return self.header_sources[index] if index < len(self.header_sources) else "--gateway-header"
 
     @property
     def validate_early(self) -> bool:
@@ -142,12 +166,14 @@ def browser_env(value: str | None = None) -> tuple[bool, str | None]:
 
 def read_options(config: pytest.Config) -> GatewayOptions:
     """The options as given on the command line, in the environment and in the ini file."""
-    values = {name: _option(config, name, kind) for name, _, _, kind in OPTIONS}
-    env_headers = tuple(
-        f"{key[len(ENV_HEADER_PREFIX):].replace('_', '-')}: {value}"
+    given = {name: _option(config, name, kind) for name, _, _, kind in OPTIONS}
+    values = {name: value for name, (value, _) in given.items()}
+    env_headers = [
+        (f"{key[len(ENV_HEADER_PREFIX):].replace('_', '-')}: {value}", key)
         for key, value in sorted(os.environ.items())
         if key.startswith(ENV_HEADER_PREFIX) and len(key) > len(ENV_HEADER_PREFIX)
-    )
+    ]
+    headers = [(text, given["header"][1]) for text in values["header"]] + env_headers
     env_browser, env_path = browser_env()
     return GatewayOptions(
         urls=tuple(values["url"]),
@@ -155,7 +181,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         insecure=bool(values["insecure"]),
         timeout=values["timeout"] or None,
         origin=values["origin"] or None,
-        headers=tuple(values["header"]) + env_headers,
+        headers=tuple(text for text, _ in headers),
         api=values["api"] or None,
         echo=bool(values["echo"]),
         known_failures=values["known_failures"] or None,
@@ -168,38 +194,47 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         concurrency=values["concurrency"] or None,
         retry_budget=values["retry_budget"] or None,
         secret_params=tuple(values["secret_param"]),
+        sources=tuple((name, source) for name, (_, source) in given.items()),
+        header_sources=tuple(source for _, source in headers),
     )
 
 
 def resolve(options: GatewayOptions) -> Settings:
-    """Check every option value; raise :class:`pytest.UsageError` with one line for a bad one."""
+    """Check every option value; raise :class:`pytest.UsageError` with one line for a bad one.
+
+    A message names the option as the user gave it: the flag, the environment variable or the
+    ini key (:meth:`GatewayOptions.source`).
+    """
     from .apidef import ApiDefinitionError, load_api
     from .settings import Settings
     from .targets import EMBEDDED_TARGETS, TargetError, is_token, parse_header, parse_url, unique_ids
 
+    source = options.source
     try:
         timeout = float(options.timeout) if options.timeout else 5.0
         if not 0 < timeout <= 3600:
             raise ValueError
     except ValueError:
-        raise pytest.UsageError(f"--gateway-timeout {options.timeout!r}: expected a number of seconds above 0") from None
-    rate = _seconds(options.rate, "--gateway-rate", None, "a number of requests per second above 0")
-    retry_budget = _seconds(options.retry_budget, "--gateway-retry-budget", 60.0, "a number of seconds, 0 or more",
+        raise pytest.UsageError(f"{source('timeout')} {options.timeout!r}: expected a number of seconds above 0") from None
+    rate = _seconds(options.rate, source("rate"), None, "a number of requests per second above 0")
+    retry_budget = _seconds(options.retry_budget, source("retry_budget"), 60.0, "a number of seconds, 0 or more",
                             zero=True)
-    concurrency = _count(options.concurrency, "--gateway-concurrency", 16)
-    if options.ca and not os.path.isfile(options.ca):
-        raise pytest.UsageError(f"--gateway-ca {options.ca}: no such file")
+    concurrency = _count(options.concurrency, source("concurrency"), 16)
+    if options.ca:
+        _check_ca(options.ca, source("ca"))
     bad = next((name for name in options.subprotocols if not is_token(name)), None)
     if bad is not None:
-        raise pytest.UsageError(f"--gateway-subprotocol {bad!r}: a subprotocol name is an HTTP token (RFC 6455 §4.1)")
+        raise pytest.UsageError(f"{source('subprotocol')} {bad!r}: a subprotocol name is an HTTP token (RFC 6455 §4.1)")
+    if options.origin and not all("!" <= ch <= "~" for ch in options.origin):
+        raise pytest.UsageError(f"{source('origin')} {options.origin!r}: an Origin is visible ASCII (RFC 6454 §6.2)")
     try:
-        headers = tuple(parse_header(text) for text in options.headers)
-        api = load_api(options.api) if options.api else None
+        headers = tuple(parse_header(text, options.header_source(index)) for index, text in enumerate(options.headers))
+        api = load_api(options.api, source("api")) if options.api else None
         defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
                     "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params)}
         if options.urls:
             targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
-                                            **defaults) for url in options.urls])
+                                            option=source("url"), **defaults) for url in options.urls])
         else:
             targets = [target.with_settings(**defaults) for target in EMBEDDED_TARGETS]
     except (TargetError, ApiDefinitionError) as exc:
@@ -219,6 +254,29 @@ def _count(text: str | None, flag: str, default: int) -> int:
     if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 256):
         raise pytest.UsageError(f"{flag} {text!r}: expected a whole number from 1 to 256")
     return int(value)
+
+
+def _check_ca(path: str, option: str) -> None:
+    """The CA file loads into an SSL context, else a usage error (checked for ws:// targets too:
+    a file that cannot be a CA is a mistake wherever it is given)."""
+    if os.path.isdir(path):
+        raise pytest.UsageError(f"{option} {path}: is a directory")
+    if not os.path.isfile(path):
+        raise pytest.UsageError(f"{option} {path}: no such file")
+    import ssl  # deferred: the plugin module imports only pytest and the standard library's cheap parts
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=path)
+    except ssl.SSLError as exc:
+        reason = str(exc.reason or exc).replace("_", " ").lower() if exc.reason else str(exc)
+        raise pytest.UsageError(f"{option} {path}: not a PEM CA certificate ({reason})") from None
+    except OSError as exc:
+        raise pytest.UsageError(f"{option} {path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # e.g. a NUL byte in the path
+        raise pytest.UsageError(f"{option} {path}: cannot read: {exc}") from None
+    if not context.cert_store_stats().get("x509"):
+        raise pytest.UsageError(f"{option} {path}: not a PEM CA certificate (no certificate in the file)")
 
 
 def _seconds(text: str | None, flag: str, default: float | None, expected: str, zero: bool = False) -> float | None:

@@ -51,18 +51,21 @@ def _configure_gate(config: pytest.Config, given: options.GatewayOptions) -> Non
 
         known_ids = {case.id for case in options.catalogue()}
         try:
-            previous = config.stash[BASELINE_KEY] = load(given.known_failures, known_ids)
+            previous = config.stash[BASELINE_KEY] = load(given.known_failures, known_ids,
+                                                         given.source("known_failures"))
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
     if given.write_baseline and os.path.isdir(given.write_baseline):
-        raise pytest.UsageError(f"--gateway-write-baseline {given.write_baseline}: is a directory")
+        raise pytest.UsageError(f"{given.source('write_baseline')} {given.write_baseline}: is a directory")
     if not (given.reports or given.write_baseline) or hasattr(config, "workerinput"):
         return  # xdist workers send their reports to the controller, which writes the files
-    from .reports import GateRecorder, check_report_path
+    from .reports import GateRecorder, check_report_path, check_writable
     from .targets import EMBEDDED_DESCRIPTIONS
 
     for path in given.reports:
-        check_report_path(path)
+        check_report_path(path, given.source("report"))
+    if given.write_baseline:
+        check_writable(given.write_baseline, given.source("write_baseline"))
     settings = options.settings(config)
     redactor = settings.redactor()
     targets = [(t.id, EMBEDDED_DESCRIPTIONS.get(t.id, "") if t.embedded else redactor.url(t.url))

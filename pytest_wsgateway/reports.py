@@ -33,15 +33,33 @@ VERDICTS = ("pass", "fail", "error", "skip", "known-failure", "unexpected-pass",
 FAILING = ("fail", "error", "unexpected-pass", "inconclusive")
 
 
-def check_report_path(path: str) -> str:
-    """The report format of ``path`` (its extension); raise :class:`pytest.UsageError` if unknown."""
+def check_report_path(path: str, option: str = "--gateway-report") -> str:
+    """The report format of ``path`` (its extension); raise :class:`pytest.UsageError` if unknown or unwritable."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in FORMATS:
-        raise pytest.UsageError(f"--gateway-report {path}: unknown format {extension or '(no extension)'!r}; "
+        raise pytest.UsageError(f"{option} {path}: unknown format {extension or '(no extension)'!r}; "
                                 f"use a .json, .md or .html file name")
-    if os.path.isdir(path):
-        raise pytest.UsageError(f"--gateway-report {path}: is a directory")
+    check_writable(path, option)
     return extension
+
+
+def check_writable(path: str, option: str) -> None:
+    """Make sure ``path`` can be written at the end of the run: its folder exists (created now if
+    missing) and is writable, and ``path`` is not a folder. Raise :class:`pytest.UsageError` with
+    one line otherwise, so a bad path stops the run before any case runs."""
+    if os.path.isdir(path):
+        raise pytest.UsageError(f"{option} {path}: is a directory")
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        if os.path.lexists(folder):
+            raise pytest.UsageError(f"{option} {path}: cannot write there: {folder} is not a folder")
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise pytest.UsageError(f"{option} {path}: cannot create the folder {folder}: {reason}") from None
+    if not os.access(folder or ".", os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise pytest.UsageError(f"{option} {path}: cannot write there: permission denied")
 
 
 @dataclass
@@ -114,12 +132,25 @@ class GateRecorder:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         ordered = self.ordered()
         document = build_document(ordered, self.targets, int(exitstatus))
+        failed = False
         for path in self.reports:
             text = render(document, os.path.splitext(path)[1].lower())
-            _write(path, text)
-            self.written.append(f"wsgateway: report written to {path}")
+            try:
+                _write(path, text)
+            except OSError as exc:  # checked at configure time; something changed since: one line
+                failed = True
+                self.written.append(f"wsgateway: cannot write the report {path}: {_write_problem(path, exc)}")
+            else:
+                self.written.append(f"wsgateway: report written to {path}")
         if self.write_baseline:
-            self.write_baseline_file(ordered)
+            try:
+                self.write_baseline_file(ordered)
+            except OSError as exc:
+                failed = True
+                self.written.append(f"wsgateway: cannot write the baseline {self.write_baseline}: "
+                                    f"{_write_problem(self.write_baseline, exc)}")
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR  # the gate's files are lost: never "passed"
 
     def write_baseline_file(self, ordered: list[Result]) -> None:
         from . import baseline
@@ -172,6 +203,14 @@ def _classify(report: pytest.TestReport, known_failure: str | None) -> tuple[str
             return "known-failure", report.longreprtext
         return "skip", _skip_reason(report)
     return None, ""
+
+
+def _write_problem(path: str, exc: OSError) -> str:
+    """Why writing ``path`` failed, in a few words."""
+    folder = os.path.dirname(path)
+    if folder and os.path.lexists(folder) and not os.path.isdir(folder):
+        return f"{folder} is not a folder"
+    return exc.strerror or str(exc)
 
 
 def _write(path: str, text: str) -> None:

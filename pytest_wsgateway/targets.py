@@ -14,7 +14,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .apidef import ApiInfo
@@ -120,27 +120,45 @@ EMBEDDED_DESCRIPTIONS = {"reference-ws": "embedded reference server (ws://)",
                          "reference-wss": "embedded reference server (wss://)"}
 
 
-def parse_url(url: str, *, target_id: str | None = None, **settings: object) -> Target:
+def parse_url(url: str, *, target_id: str | None = None, option: str = "--gateway-url", **settings: object) -> Target:
     """Build a :class:`Target` from a ``ws://`` or ``wss://`` URL; raise :class:`TargetError` if unusable.
 
     ``settings`` are further :class:`Target` fields (``ca_file``, ``insecure``, ``headers``,
-    ``echo``…); ``ca_file`` is dropped for ``ws://``.
+    ``echo``…); ``ca_file`` is dropped for ``ws://``. ``option`` names where the URL came from
+    in a message (the flag, or the environment variable or ini key).
     """
+    control = next((ch for ch in url.strip() if ch < " " or ch == "\x7f"), None)
+    if control is not None:  # checked before urlsplit, which silently drops tabs and newlines
+        raise TargetError(f"{option} {url!r}: the path and query must be percent-encoded (RFC 3986 §2.1): "
+                          f"write {control!r} as {quote(control, safe='')}")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise TargetError(f"--gateway-url {_shown(url)!r} is not a valid URL: {exc}") from None
-    scheme = parts.scheme.lower()
+        raise TargetError(f"{option} {_shown(url)!r} is not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower() if "://" in url else ""
     if scheme not in DEFAULT_PORTS:
-        raise TargetError(f"--gateway-url {_shown(url)!r}: the scheme must be ws:// or wss://, not {parts.scheme or 'missing'!r}")
+        given = repr(parts.scheme) if scheme else f"missing (e.g. wss://{url.strip()})"
+        raise TargetError(f"{option} {_shown(url)!r}: the scheme must be ws:// or wss://, not {given}")
     if not parts.hostname:
-        raise TargetError(f"--gateway-url {_shown(url)!r} has no host name")
+        raise TargetError(f"{option} {_shown(url)!r} has no host name")
+    if not parts.hostname.isascii():
+        try:
+            example = f", e.g. {parts.hostname.encode('idna').decode('ascii')}"
+        except UnicodeError:
+            example = ""
+        raise TargetError(f"{option} {_shown(url)!r}: the host name must be ASCII (write its IDNA form{example})")
     if parts.username or parts.password:
-        raise TargetError(f"--gateway-url {_shown(url)!r}: credentials in the URL are not supported; use --gateway-header")
+        raise TargetError(f"{option} {_shown(url)!r}: credentials in the URL are not supported; use --gateway-header")
     if parts.fragment:
-        raise TargetError(f"--gateway-url {_shown(url)!r}: a WebSocket URI must not have a fragment (RFC 6455 §3)")
+        raise TargetError(f"{option} {_shown(url)!r}: a WebSocket URI must not have a fragment (RFC 6455 §3)")
+    if port == 0:
+        raise TargetError(f"{option} {_shown(url)!r}: port 0 cannot be connected to; give the gateway's port (1-65535)")
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    bad = next((ch for ch in resource if not "!" <= ch <= "~"), None)
+    if bad is not None:  # a space, a control character or non-ASCII: not sendable in a request line
+        raise TargetError(f"{option} {url!r}: the path and query must be percent-encoded (RFC 3986 §2.1): "
+                          f"write {bad!r} as {quote(bad, safe='')}")
     port = port or DEFAULT_PORTS[scheme]
     if scheme != "wss":
         settings["ca_file"] = None
@@ -180,16 +198,39 @@ def is_token(name: str) -> bool:
     return bool(_TOKEN.match(name))
 
 
-def parse_header(text: str) -> tuple[str, str]:
-    """Parse ``"Name: value"`` from ``--gateway-header``; the name must be an RFC 9110 token."""
+def parse_header(text: str, option: str = "--gateway-header") -> tuple[str, str]:
+    """Parse ``"Name: value"`` from ``--gateway-header``; the name must be an RFC 9110 token.
+
+    The value is usually a credential and is never shown. When the colon is misplaced
+    (``X-Api-Key TOPSECRET:xyz``) the text before it may hold the secret too, so a message shows
+    at most the first word, and only when that word is a valid header name. ``option`` names
+    where the text came from (the flag, or the environment variable or ini key).
+    """
     name, colon, value = text.partition(":")
     name = name.strip()
-    # Never echo the value: it is usually a credential. Without a colon, name and value cannot
-    # be told apart, so show neither.
+    # Without a colon, name and value cannot be told apart, so show neither.
     if not colon:
-        raise TargetError("--gateway-header: expected 'Name: value' (the text is not shown: it may hold a secret)")
+        raise TargetError(f"{option}: expected 'Name: value' (the text is not shown: it may hold a secret)")
     if not is_token(name):
-        raise TargetError(f"--gateway-header {name[:40]!r}: not a valid header name (RFC 9110 §5.1 token)")
+        first = name.split()[0] if name.split() else ""
+        if is_token(first) and first != name:
+            raise TargetError(f"{option}: {first[:40] + '…'!r} is not 'Name: value' "
+                              f"(the text is not shown: it may hold a secret)")
+        raise TargetError(f"{option}: the text before the colon is not a header name (RFC 9110 §5.1 token; "
+                          f"the text is not shown: it may hold a secret)")
     if any(ch in value for ch in "\r\n\0"):
-        raise TargetError(f"--gateway-header {name!r}: the value must not contain CR, LF or NUL")
+        raise TargetError(f"{option} {name!r}: the value must not contain CR, LF or NUL")
+    problem = field_value_problem(value)
+    if problem is not None:
+        raise TargetError(f"{option} {name!r}: the value must be visible ASCII or Latin-1 text "
+                          f"(RFC 9110 §5.5; it holds {problem}; the value is not shown)")
     return name, value.strip()
+
+
+def field_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an RFC 9110 §5.5 field value (VCHAR, obs-text, SP, HTAB), or None."""
+    for ch in value:
+        if ch == "\t" or " " <= ch <= "~" or "\x80" <= ch <= "\xff":
+            continue
+        return "a character beyond Latin-1" if ch > "\xff" else "a control character"
+    return None

@@ -163,19 +163,44 @@ def load_api_definition(path: str | Path) -> ApiDefinition:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise ApiDefinitionError(f"{source}: larger than 1 MiB; not an API definition")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ApiDefinitionError(f"{source}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ApiDefinitionError(f"{source}: cannot read: {exc}") from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _AliasRefused as exc:
+        raise ApiDefinitionError(f"{source}: YAML aliases (*name) are not accepted ({exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ApiDefinitionError(f"{source}: invalid YAML{where}: {problem}") from None
     return parse_api_definition(document, source)
+
+
+#: An API definition is a small document; a bigger file is a mistake (or an attack on the parser).
+MAX_BYTES = 1 << 20
+
+
+class _AliasRefused(Exception):
+    """A YAML alias in an API definition (the message says where)."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses alias nodes while composing, before anything is expanded: a few
+    nested aliases (an "alias bomb") expand to billions of nodes and exhaust memory."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise _AliasRefused(f"line {mark.line + 1}, column {mark.column + 1}")
+        return super().compose_node(parent, index)
 
 
 @functools.lru_cache(maxsize=1)

@@ -117,3 +117,48 @@ def test_help_mentions_plain_ws(tmp_path):
     result = run_cli(["--help"], cwd=str(tmp_path))
     assert result.returncode == 0
     assert "--scheme ws" in result.stdout and "--tls" in result.stdout
+
+
+# A YAML alias bomb: nine nested aliases, about 387 million strings once expanded.
+BOMB = """swagger: "2.0"
+a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+info: {title: *h}
+basePath: /ws
+schemes: [ws]
+paths: {/: {}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("bomb.yaml", BOMB, "bomb.yaml: YAML aliases (*name) are not accepted (line 3, column 8)"),
+        ("big.yaml", "swagger: '2.0'\nschemes: [ws]\npaths: {/: {}}\n" + "#" * (1 << 20) + "\n",
+         "big.yaml: larger than 1 MiB; not an API definition"),
+    ],
+)
+def test_an_api_alias_bomb_or_huge_file_is_one_line_at_once(tmp_path, name, content, fragment):
+    (tmp_path / name).write_text(content)
+    result = run_cli(["--api", name, "--scheme", "ws"], cwd=str(tmp_path), timeout=20)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"wsgateway-server: error: {fragment}"], result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("option", ["--open-timeout", "--fault-delay"])
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "0", "-1", "1e400"])
+def test_time_options_must_be_finite_and_positive(tmp_path, option, value):
+    args = ["--scheme", "ws", f"{option}={value}"] + (["--fault", "delayed-101"] if option == "--fault-delay" else [])
+    result = run_cli(args, cwd=str(tmp_path))
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wsgateway-server: error: "), result.stderr
+    assert f"argument {option}: must be > 0 and finite (seconds): {value!r}" in lines[0], lines

@@ -1,5 +1,7 @@
 """Turning --gateway-url / --gateway-header values into targets (pure; usage errors are one line)."""
 
+import re
+
 import pytest
 
 from pytest_wsgateway.targets import TargetError, parse_header, parse_url, unique_ids
@@ -28,9 +30,16 @@ def test_explicit_ports_and_ipv6_hosts():
     ("ws://gw:99999/", "is not a valid URL"),
     ("ws://user:pw@gw/", "credentials in the URL"),
     ("ws://gw/#frag", "must not have a fragment"),
+    ("ws://gw:0/", "port 0 cannot be connected to"),
+    ("ws://gw/a b", "write ' ' as %20"),
+    ("ws://gw/ws?q=€", "write '€' as %E2%82%AC"),
+    ("ws://gw/w\ts", "write '\\t' as %09"),  # urlsplit would silently drop it
+    ("ws://g\nw/ws", "write '\\n' as %0A"),
+    ("ws://bücher.example/", "host name must be ASCII"),
+    ("gw.example:8443", "scheme must be ws:// or wss://, not missing"),
 ])
 def test_bad_urls_are_one_line_errors(url, message):
-    with pytest.raises(TargetError, match=message) as info:
+    with pytest.raises(TargetError, match=re.escape(message)) as info:
         parse_url(url)
     assert "\n" not in str(info.value)
 
@@ -53,3 +62,30 @@ def test_headers_parse_and_bad_ones_do_not_echo_the_value():
     assert "s3cr3t-value" not in str(info.value)
     with pytest.raises(TargetError):
         parse_header("no-colon-s3cr3t")
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("X-Api-Key: abc€", "€"),
+    ("X-Api-Key: abc\x1bdef", "\x1b"),
+    ("X-Api-Key: abc\x7f", "\x7f"),
+])
+def test_header_values_outside_rfc9110_field_values_are_refused_without_echo(text, value):
+    with pytest.raises(TargetError, match="visible ASCII or Latin-1") as info:
+        parse_header(text)
+    assert "abc" not in str(info.value) and value not in str(info.value)
+    assert parse_header("X-Latin-1: caf\xe9\tau lait") == ("X-Latin-1", "caf\xe9\tau lait")  # obs-text, HTAB
+
+
+@pytest.mark.parametrize("text", ["X-Api-Key TOPSECRET:xyz", "X-Api-Key\tTOPSECRET: xyz", "X-Api-Key=TOPSECRET: x",
+                                  "X-Api-Key/TOPSECRET: x"])
+def test_a_misplaced_colon_never_shows_what_follows_a_space(text):
+    with pytest.raises(TargetError) as info:
+        parse_header(text)
+    assert "TOPSECRET" not in str(info.value) and "xyz" not in str(info.value)
+
+
+def test_messages_name_the_source_of_the_value():
+    with pytest.raises(TargetError, match="^WSGATEWAY_URL 'http://gw/'"):
+        parse_url("http://gw/", option="WSGATEWAY_URL")
+    with pytest.raises(TargetError, match="^WSGATEWAY_HEADER: expected"):
+        parse_header("nocolon", "WSGATEWAY_HEADER")
