@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20 ms, -n 2, a few cases (a smoke run for CI)")
     parser.add_argument("--latency-ms", type=float, help="delay each way (default 50; --quick: 20)")
     parser.add_argument("--workers", type=int, help="xdist workers (default 8; --quick: 2)")
+    parser.add_argument("--runs", type=int, help="rounds of the three arms, medians reported (default 3; --quick: 1)")
     parser.add_argument("--min-speedup", type=float, default=0.0, help="fail below this speed-up (default: report only)")
     options = parser.parse_args(argv)
     latency = options.latency_ms if options.latency_ms is not None else (20.0 if options.quick else 50.0)
@@ -123,15 +124,33 @@ def main(argv: list[str] | None = None) -> int:
         with LatencyProxy((host, port), latency / 1000) as proxy:
             url = f"ws://127.0.0.1:{proxy.port}{server.routes[0]}"
             print(f"target {url} -> {server.urls['ws']} with {latency:g} ms each way")
-            serial, serial_rc, serial_line = run_suite(url, ["--gateway-concurrency=1"], selection)
+            times: dict[str, list[float]] = {"one": [], "default": [], "xdist": []}
+            codes, lines = [], {}
+            for _ in range(options.runs or (1 if options.quick else 3)):  # alternating arms, medians
+                for arm, extra in (("one", ["--gateway-concurrency=1"]), ("default", []),
+                                   ("xdist", ["-n", str(workers)])):
+                    elapsed, code, line = run_suite(url, extra, selection)
+                    times[arm].append(elapsed)
+                    codes.append(code)
+                    lines[arm] = line
+            serial, default, parallel = (sorted(times[a])[len(times[a]) // 2] for a in ("one", "default", "xdist"))
+            serial_rc = default_rc = parallel_rc = max(codes)
+            serial_line, default_line, parallel_line = lines["one"], lines["default"], lines["xdist"]
             print(f"  --gateway-concurrency 1 : {serial:6.1f} s  ({serial_line})")
-            default, default_rc, default_line = run_suite(url, [], selection)
-            print(f"  default (concurrency 16) : {default:6.1f} s  ({default_line})")
-            parallel, parallel_rc, parallel_line = run_suite(url, ["-n", str(workers)], selection)
+            print(f"  default (concurrency 16): {default:6.1f} s  ({default_line})")
             print(f"  -n {workers:<21}: {parallel:6.1f} s  ({parallel_line})")
     finally:
         server.stop()
     speedup = serial / parallel if parallel else float("inf")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _common import write_results
+
+    write_results("latency", {
+        "latency_ms_each_way": latency, "workers": workers, "selection": selection or "the whole catalogue",
+        "concurrency_1_s": round(serial, 2), "default_s": round(default, 2), "xdist_s": round(parallel, 2),
+        "runs": len(times["one"]), "all_s": {arm: [round(t, 2) for t in values] for arm, values in times.items()},
+        "default_line": default_line, "targets": {"default_vs_concurrency_1": 8.0, "default_vs_xdist": 3.0},
+    }, argparse.Namespace(quick=options.quick, output=None))
     print(f"  default vs concurrency 1: {serial / default:.1f}x faster; default vs -n {workers}: "
           f"{parallel / default:.1f}x faster; -n {workers} vs concurrency 1: {speedup:.1f}x ({os.cpu_count()} CPU(s))")
     if serial_rc or parallel_rc or default_rc:
