@@ -17,6 +17,7 @@ import datetime
 import html
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,11 +67,24 @@ def _props(report: pytest.TestReport) -> dict[str, Any]:
         return {}
 
 
+#: The line pytest puts above a report that came from an xdist worker
+#: (``[gw0] linux -- Python 3.11.7 /path/to/python``, ``_pytest.reports.getworkerinfoline``).
+_WORKER_LINE = re.compile(r"\A\[[^\]\n]+\] [^\n]* -- Python [^\n]*(?:\n|\Z)")
+
+
+def _text(report: pytest.TestReport) -> str:
+    """The report's failure text as one process would show it: without xdist's worker line."""
+    text = report.longreprtext
+    if getattr(report, "node", None) is not None:
+        text = _WORKER_LINE.sub("", text, count=1)
+    return text
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
-    return report.longreprtext
+    return _text(report)
 
 
 class GateRecorder:
@@ -155,7 +169,7 @@ def _classify(report: pytest.TestReport, known_failure: str | None) -> tuple[str
         if report.passed:
             return ("unexpected-pass" if known_failure else "pass"), ""
         if report.failed:
-            text = report.longreprtext
+            text = _text(report)
             if "wsgateway_inconclusive" in _props(report):
                 return "inconclusive", text
             if known_failure and text.startswith("[XPASS(strict)]"):
@@ -163,13 +177,13 @@ def _classify(report: pytest.TestReport, known_failure: str | None) -> tuple[str
                                            f"(reason was: {known_failure})")
             return "fail", text
         if hasattr(report, "wasxfail"):
-            return "known-failure", report.longreprtext
+            return "known-failure", _text(report)
         return "skip", _skip_reason(report)
     if report.failed:
-        return "error", report.longreprtext
+        return "error", _text(report)
     if report.skipped:
         if hasattr(report, "wasxfail"):
-            return "known-failure", report.longreprtext
+            return "known-failure", _text(report)
         return "skip", _skip_reason(report)
     return None, ""
 
