@@ -36,6 +36,10 @@ def pytest_configure(config: pytest.Config) -> None:
         options.settings(config)  # a bad value is one usage-error line, not a failure per test
     if given.known_failures or given.write_baseline or given.reports:
         _configure_gate(config, given)
+    if getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
+        from .junit import JUnitNames
+
+        config.pluginmanager.register(JUnitNames(config), "wsgateway-junit")
     from . import fixtures
 
     config.pluginmanager.register(fixtures, "wsgateway-fixtures")

@@ -135,3 +135,38 @@ def test_disabled_plugin_has_no_options(pytester):
     result = pytester.runpytest_subprocess("-p", "no:wsgateway", "--gateway-url=ws://x/", timeout=60)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "unrecognized arguments: --gateway-url" in result.stderr.str()
+
+
+def _refused_url() -> tuple[socket.socket, str]:
+    sock = socket.socket()  # bound, never listening: connections are refused
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"ws://127.0.0.1:{sock.getsockname()[1]}/ws"
+
+
+@pytest.mark.parametrize(("family", "extra"), [
+    ("xunit2", []),
+    ("xunit1", []),
+    ("xunit2", ["-n", "2"]),
+    # the package below the rootdir, as a venv inside a project is: the node id is a file path
+    ("xunit2", [f"--rootdir={Path(__file__).resolve().parents[3]}"]),
+], ids=["xunit2", "xunit1", "xunit2-xdist", "xunit2-rootdir-above-the-package"])
+def test_junit_xml_under_w_error_every_family_properties_and_a_stable_classname(pytester, family, extra):
+    # Inconclusive cases record properties while they run (wsgateway_inconclusive): pytest's
+    # record_property fixture would warn under xunit2, an error under -W error.
+    sock, url = _refused_url()
+    with sock:
+        result = run(pytester, f"--gateway-url={url}", "-k", "accept-rfc-vector or reject-key-missing", "-W", "error",
+                     "--junitxml=out.xml", "-o", f"junit_family={family}", *extra)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # inconclusive, not errors
+    out = result.stdout.str() + result.stderr.str()
+    assert "Warning" not in out and "error" not in result.stdout.lines[-1], out
+    cases = list(ET.parse(pytester.path / "out.xml").getroot().iter("testcase"))
+    assert len(cases) == 5  # accept-rfc-vector; reject-key-missing, -missing-padding and their -clean-error siblings
+    for case in cases:
+        assert case.get("classname") == "pytest_wsgateway.conformance.test_conformance"
+        assert case.get("name").startswith("test_conformance[")
+        assert case.find("failure") is not None and case.find("error") is None
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert {"wsgateway_case", "wsgateway_rfc", "wsgateway_level", "wsgateway_target", "wsgateway_title",
+                "wsgateway_inconclusive", "wsgateway_cause"} <= set(props)
+        assert props["wsgateway_inconclusive"].startswith("not run: the target cannot be reached")
