@@ -170,3 +170,26 @@ def test_junit_xml_under_w_error_every_family_properties_and_a_stable_classname(
         assert {"wsgateway_case", "wsgateway_rfc", "wsgateway_level", "wsgateway_target", "wsgateway_title",
                 "wsgateway_inconclusive", "wsgateway_cause"} <= set(props)
         assert props["wsgateway_inconclusive"].startswith("not run: the target cannot be reached")
+
+
+def test_report_header_names_the_plugin_and_its_version(pytester):
+    from pytest_wsgateway import __version__
+
+    line = f"wsgateway: pytest-wsgateway {__version__}"
+    with_url = run(pytester, "--gateway-url=wss://gw.invalid/ws", "--collect-only")
+    with_url.stdout.fnmatch_lines([line, "wsgateway: 1 target(s): wss://gw.invalid/ws"])
+    embedded = run(pytester, "--collect-only", "-k", "upgrade-status-101")  # no URL: the embedded server
+    embedded.stdout.fnmatch_lines([line])
+    assert with_url.stdout.lines.count(line) == embedded.stdout.lines.count(line) == 1
+    # pytest's own version output lists the plugin with its version (-VV)
+    versions = pytester.runpytest_subprocess("-VV", timeout=60)
+    assert f"pytest-wsgateway-{__version__} at " in versions.stdout.str() + versions.stderr.str()
+
+
+def test_the_tls_line_only_when_a_target_is_wss(pytester):
+    plain = run(pytester, "--gateway-url=ws://gw.invalid/ws", "--collect-only")
+    plain.stdout.fnmatch_lines(["wsgateway: 1 target(s): ws://gw.invalid/ws"])
+    assert [line for line in plain.stdout.lines if line.startswith("wsgateway: TLS")] == []
+    mixed = run(pytester, "--gateway-url=ws://gw.invalid/ws", "--gateway-url=wss://gw.invalid/ws", "--collect-only")
+    mixed.stdout.fnmatch_lines(["wsgateway: 2 target(s): ws://gw.invalid/ws, wss://gw.invalid/ws",
+                                "wsgateway: TLS verified against the system trust store"])
