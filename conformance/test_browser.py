@@ -41,15 +41,15 @@ def _origin_answer(target, origin: str) -> tuple[str, str | None]:
     return f"broken: {verdict.describe()[len('refuse: '):]}", outcome.message()
 
 
-def test_origin_policy(wsgateway_target, wsgateway_executor, record_property):
+def test_origin_policy(wsgateway_target, wsgateway_executor, wsgateway_record_property):
     from pytest_wsgateway.browser import client_verdict
 
     canary = wsgateway_executor.canary(wsgateway_target)
     if not canary.upgraded:  # an Origin policy shows only on a target that upgrades the valid request
         reason = ("not run: " if canary.dead else "") + canary.reason
-        record_property("wsgateway_target", wsgateway_target.id)
-        record_property("wsgateway_inconclusive", reason)
-        record_property("wsgateway_cause", reason)
+        wsgateway_record_property("wsgateway_target", wsgateway_target.id)
+        wsgateway_record_property("wsgateway_inconclusive", reason)
+        wsgateway_record_property("wsgateway_cause", reason)
         pytest.fail(f"INCONCLUSIVE origin-policy @ {wsgateway_target.url}: {reason}", pytrace=False)
     same_origin = client_verdict(wsgateway_target)
     if not same_origin.opens:
@@ -58,7 +58,7 @@ def test_origin_policy(wsgateway_target, wsgateway_executor, record_property):
     problems = []
     for label, origin in (("null", "null"), ("foreign", FOREIGN_ORIGIN)):
         observed, problem = _origin_answer(wsgateway_target, origin)
-        record_property(f"wsgateway_origin_{label}", observed)
+        wsgateway_record_property(f"wsgateway_origin_{label}", observed)
         if problem:
             problems.append(f"Origin: {origin} -> {observed}\n{problem}")
     if problems:
@@ -67,7 +67,7 @@ def test_origin_policy(wsgateway_target, wsgateway_executor, record_property):
                     pytrace=False)
 
 
-def test_browser_probe(wsgateway_target, request, record_property):
+def test_browser_probe(wsgateway_target, request, wsgateway_record_property):
     from pytest_wsgateway import browser
 
     settings = options.settings(request.config)
@@ -90,7 +90,7 @@ def test_browser_probe(wsgateway_target, request, record_property):
     for offer, result in zip(offers, results):
         verdict = browser.client_verdict(target, offer)
         shown = f"[{', '.join(offer)}]" if offer else "no subprotocol"
-        record_property("wsgateway_browser_offer" if offer else "wsgateway_browser_no_subprotocol", result.describe())
+        wsgateway_record_property("wsgateway_browser_offer" if offer else "wsgateway_browser_no_subprotocol", result.describe())
         wanted = offer[0] if offer else ""
         if not result.opened or result.protocol != wanted:
             agreement = "agrees" if verdict.opens == result.opened else "DISAGREES (please report)"

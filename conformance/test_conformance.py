@@ -13,18 +13,18 @@ from pytest_wsgateway.plugin import RENDERED_KEY
 from pytest_wsgateway.runner import unmet_requirement
 
 
-def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, request, record_property):
+def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, request, wsgateway_record_property):
     reason = unmet_requirement(wsgateway_case, wsgateway_target)
     if reason:
         pytest.skip(reason)
     outcome = wsgateway_executor.outcome(wsgateway_case, wsgateway_target)
     if outcome.rate_limited:
-        record_property("wsgateway_rate_limited", outcome.rate_limited)
+        wsgateway_record_property("wsgateway_rate_limited", outcome.rate_limited)
     if outcome.crashed_after:
-        record_property("wsgateway_crashed_after", outcome.crashed_after)
+        wsgateway_record_property("wsgateway_crashed_after", outcome.crashed_after)
     if outcome.inconclusive:
-        record_property("wsgateway_inconclusive", outcome.redact(outcome.inconclusive))
-        record_property("wsgateway_cause", outcome.redact(outcome.cause or outcome.inconclusive))
+        wsgateway_record_property("wsgateway_inconclusive", outcome.redact(outcome.inconclusive))
+        wsgateway_record_property("wsgateway_cause", outcome.redact(outcome.cause or outcome.inconclusive))
     if not outcome.passed:
         message = request.node.stash[RENDERED_KEY] = outcome.message()
         pytest.fail(message, pytrace=False)

@@ -38,6 +38,10 @@ def pytest_configure(config: pytest.Config) -> None:
         _redact_debug_log(config)
     if given.known_failures or given.write_baseline or given.reports:
         _configure_gate(config, given)
+    if getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
+        from .junit import JUnitNames
+
+        config.pluginmanager.register(JUnitNames(config), "wsgateway-junit")
     from . import fixtures
 
     config.pluginmanager.register(fixtures, "wsgateway-fixtures")
@@ -150,19 +154,26 @@ def pytest_make_collect_report(collector: pytest.Collector):
     return report
 
 
-def pytest_report_header(config: pytest.Config) -> list[str] | None:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """``wsgateway: pytest-wsgateway <version>``; with --gateway-url, the targets and (when one is
+    ``wss://``) how their certificates are checked. (``pytest -VV`` lists the plugin too.)"""
+    from . import __version__
+
+    lines = [f"wsgateway: pytest-wsgateway {__version__}"]
     given = config.stash.get(options.OPTIONS_KEY, None)
     if given is None or not given.urls:
-        return None
-    if given.insecure:
-        tls = "TLS certificates NOT verified (--gateway-insecure)"
-    elif given.ca:
-        tls = f"TLS verified against {given.ca}"
-    else:
-        tls = "TLS verified against the system trust store"
+        return lines
     settings = options.settings(config)
     urls = [settings.redactor().url(target.url) for target in settings.targets]
-    return [f"wsgateway: {len(urls)} target(s): {', '.join(urls)}", f"wsgateway: {tls}"]
+    lines.append(f"wsgateway: {len(urls)} target(s): {', '.join(urls)}")
+    if any(target.scheme == "wss" for target in settings.targets):
+        if given.insecure:
+            lines.append("wsgateway: TLS certificates NOT verified (--gateway-insecure)")
+        elif given.ca:
+            lines.append(f"wsgateway: TLS verified against {given.ca}")
+        else:
+            lines.append("wsgateway: TLS verified against the system trust store")
+    return lines
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -17,6 +17,7 @@ import datetime
 import html
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,11 +85,24 @@ def _props(report: pytest.TestReport) -> dict[str, Any]:
         return {}
 
 
+#: The line pytest puts above a report that came from an xdist worker
+#: (``[gw0] linux -- Python 3.11.7 /path/to/python``, ``_pytest.reports.getworkerinfoline``).
+_WORKER_LINE = re.compile(r"\A\[[^\]\n]+\] [^\n]* -- Python [^\n]*(?:\n|\Z)")
+
+
+def _text(report: pytest.TestReport) -> str:
+    """The report's failure text as one process would show it: without xdist's worker line."""
+    text = report.longreprtext
+    if getattr(report, "node", None) is not None:
+        text = _WORKER_LINE.sub("", text, count=1)
+    return text
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
-    return report.longreprtext
+    return _text(report)
 
 
 class GateRecorder:
@@ -186,7 +200,7 @@ def _classify(report: pytest.TestReport, known_failure: str | None) -> tuple[str
         if report.passed:
             return ("unexpected-pass" if known_failure else "pass"), ""
         if report.failed:
-            text = report.longreprtext
+            text = _text(report)
             if "wsgateway_inconclusive" in _props(report):
                 return "inconclusive", text
             if known_failure and text.startswith("[XPASS(strict)]"):
@@ -194,13 +208,13 @@ def _classify(report: pytest.TestReport, known_failure: str | None) -> tuple[str
                                            f"(reason was: {known_failure})")
             return "fail", text
         if hasattr(report, "wasxfail"):
-            return "known-failure", report.longreprtext
+            return "known-failure", _text(report)
         return "skip", _skip_reason(report)
     if report.failed:
-        return "error", report.longreprtext
+        return "error", _text(report)
     if report.skipped:
         if hasattr(report, "wasxfail"):
-            return "known-failure", report.longreprtext
+            return "known-failure", _text(report)
         return "skip", _skip_reason(report)
     return None, ""
 
@@ -219,7 +233,7 @@ def _write(path: str, text: str) -> None:
         handle.write(text)
 
 
-# --- the document (the JSON schema, version 1) ---------------------------------------------------
+# --- the document (the JSON schema, version 2) ---------------------------------------------------
 
 
 def _counts(results: list[Result]) -> dict[str, int]:
@@ -289,6 +303,67 @@ def render(document: dict[str, Any], extension: str) -> str:
     raise ValueError(f"unknown report format {extension!r}")
 
 
+# --- failures first (shared by Markdown and HTML) ------------------------------------------------
+
+#: How a verdict is shown: a text badge (never colour alone) and the order in the failures list.
+BADGES = {"fail": "✗ FAIL", "error": "! ERROR", "unexpected-pass": "⚠ UNEXPECTED PASS", "inconclusive": "? INCONCLUSIVE",
+          "known-failure": "~ KNOWN FAILURE", "skip": "– SKIP", "pass": "✓ PASS"}
+
+
+def family(case_id: str) -> str:
+    """The case family: the id's prefix before the first ``-`` (``reject``, ``upgrade``, ``tunnel``...)."""
+    return case_id.split("-", 1)[0]
+
+
+def headline(message: str, limit: int = 300) -> str:
+    """One line saying what went wrong: ``expected ...; got ...`` when the message has both, else
+    its first line; whitespace folded, never cut mid-word (``…`` after the last whole word)."""
+    expected = actual = None
+    lines = [line.strip() for line in message.splitlines()]
+    for line in lines:
+        if expected is None and line.startswith("expected:"):
+            expected = line[len("expected:"):].strip()
+        elif expected is not None and actual is None and line.startswith("actual:"):
+            actual = line[len("actual:"):].strip()
+    if expected is not None and actual is not None:
+        text = f"expected {expected}; got {actual}"
+    else:
+        text = next((line for line in lines if line), "")
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + " …"
+
+
+def failures_by_family(document: dict[str, Any]) -> list[tuple[str, list[tuple[dict[str, Any], dict[str, Any]]]]]:
+    """The cases that fail the gate, as (family, [(target, case)...]) in catalogue order of families."""
+    groups: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    order = [row["case"] for row in document["matrix"]["rows"]]
+    for case_id in order:
+        groups.setdefault(family(case_id), [])
+    for target in document["targets"]:
+        for case in target["cases"]:
+            if case["verdict"] in FAILING:
+                groups.setdefault(family(case["id"]), []).append((target, case))
+    position = {case_id: index for index, case_id in enumerate(order)}
+    target_position = {target["id"]: index for index, target in enumerate(document["targets"])}
+    return [(name, sorted(items, key=lambda item: (position.get(item[1]["id"], 0), target_position[item[0]["id"]])))
+            for name, items in groups.items() if items]
+
+
+def anchor(target_id: str, case_id: str) -> str:
+    """The id of a (case, target)'s details in the HTML report (also its Markdown anchor name)."""
+    return "d-" + re.sub(r"[^A-Za-z0-9_.:-]", "_", f"{case_id}@{target_id}")
+
+
+def _details_order(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failing first (grouped by family, catalogue order within), then everything else."""
+    families = list(dict.fromkeys(family(case["id"]) for case in cases))
+    rank = {name: index for index, name in enumerate(families)}
+    return sorted(cases, key=lambda case: (case["verdict"] not in FAILING, rank[family(case["id"])]))
+
+
 # --- Markdown ------------------------------------------------------------------------------------
 
 
@@ -310,6 +385,10 @@ def _verdict_line(counts: dict[str, int]) -> list[str]:
     return [str(counts.get(verdict, 0)) for verdict in VERDICTS]
 
 
+def _md_verdict(verdict: str) -> str:
+    return f"**{BADGES.get(verdict, verdict)}**" if verdict in FAILING else BADGES.get(verdict, verdict)
+
+
 def render_markdown(document: dict[str, Any]) -> str:
     status = "PASSED" if document["passed"] else "FAILED"
     lines = ["# WebSocket gateway conformance report", "",
@@ -322,6 +401,19 @@ def render_markdown(document: dict[str, Any]) -> str:
         for level in document["levels"]:
             lines.append(f"| {_cell(target['id'])} | {level} | " + " | ".join(_verdict_line(target["summary"]["by_level"][level])) + " |")
         lines.append(f"| {_cell(target['id'])} | **all** | " + " | ".join(_verdict_line(target["summary"]["total"])) + " |")
+    failures = failures_by_family(document)
+    if failures:
+        count = sum(len(items) for _, items in failures)
+        lines += ["", "## Failures first", "",
+                  f"{count} result(s) fail the gate (fail, error, unexpected-pass or inconclusive), by case family; "
+                  f"each one's message, with the RFC quote and the transcript, is under its target below.", "",
+                  " · ".join(f"`{_cell(name)}` {len(items)}" for name, items in failures)]
+        for name, items in failures:
+            lines += ["", f"### Family `{_cell(name)}`: {len(items)}", "",
+                      "| Verdict | Case | Target | Level | What went wrong |", "|---|---|---|---|---|"]
+            for target, case in items:
+                lines.append(f"| {_md_verdict(case['verdict'])} | `{_cell(case['id'])}` | {_cell(target['id'])} | "
+                             f"{case['level']} | {_cell(headline(case['message']))} |")
     matrix = document["matrix"]
     if len(matrix["targets"]) > 1:
         lines += ["", "## Matrix", "", "| Case | Level | " + " | ".join(_cell(t) for t in matrix["targets"]) + " |",
@@ -330,12 +422,13 @@ def render_markdown(document: dict[str, Any]) -> str:
             cells = [_cell(row["verdicts"].get(t) or "n/a") for t in matrix["targets"]]
             lines.append(f"| `{_cell(row['case'])}` | {row['level']} | " + " | ".join(cells) + " |")
     for target in document["targets"]:
+        cases = _details_order(target["cases"])
         lines += ["", f"## Target `{_cell(target['id'])}`", "", f"URL: {_cell(target['url'])}", "",
                   "| Case | Title | Level | RFC | Verdict | Duration (s) |", "|---|---|---|---|---|---:|"]
-        for case in target["cases"]:
+        for case in cases:
             lines.append(f"| `{_cell(case['id'])}` | {_cell(case['title'])} | {case['level']} | {_cell(case['rfc'])} | "
-                         f"{case['verdict']} | {case['duration']:.3f} |")
-        details = [case for case in target["cases"] if case["message"] and case["verdict"] != "pass"]
+                         f"{_md_verdict(case['verdict'])} | {case['duration']:.3f} |")
+        details = [case for case in cases if case["message"] and case["verdict"] != "pass"]
         if details:
             lines += ["", f"### Messages for `{_cell(target['id'])}`"]
         for case in details:
@@ -348,60 +441,178 @@ def render_markdown(document: dict[str, Any]) -> str:
 # --- HTML (one self-contained file, no JavaScript) -----------------------------------------------
 
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:80rem}
-table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.n{text-align:right}pre{white-space:pre-wrap;background:#f8f8f8;padding:.5rem;margin:.25rem 0}
-.pass{background:#e6f4ea}.fail,.error,.unexpected-pass{background:#fce8e6}.skip{background:#f1f3f4}.known-failure{background:#fef7e0}.inconclusive{background:#fff3cd}
-.status-passed{color:#137333}.status-failed{color:#a50e0e}
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;padding:1.25rem 2rem 3rem;color:#1b1b1b;max-width:96rem;line-height:1.45}
+h1{margin:.2rem 0 .4rem;font-size:1.6rem}h2{margin:2rem 0 .5rem;padding-bottom:.2rem;border-bottom:2px solid #d0d7de;font-size:1.3rem}
+h3{margin:1.4rem 0 .4rem;font-size:1.1rem}
+a{color:#0550ae}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}
+table{border-collapse:collapse;margin:.5rem 0 1rem;width:100%}
+th,td{border:1px solid #d0d7de;padding:.3rem .55rem;text-align:left;vertical-align:top}
+th{background:#eef1f4;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.zero{color:#8c959f}#summary td code,.index td code,#matrix td code{white-space:nowrap}
+tr.level-all td{border-bottom:2px solid #8c959f;font-weight:600}
+#summary th .badge{white-space:normal;text-align:center}
+.badge{display:inline-block;padding:.08rem .5rem;border-radius:.3rem;font-weight:700;font-size:.8rem;letter-spacing:.03em;white-space:nowrap;border:2px solid transparent}
+.b-fail{background:#c5221f;color:#fff}
+.b-error{background:#6a1b9a;color:#fff}
+.b-unexpected-pass{background:#ad1457;color:#fff}
+.b-inconclusive{background:#f9ab00;color:#000}
+.b-known-failure{background:#fff;color:#8a4b00;border-color:#c26401}
+.b-skip{background:#e4e7eb;color:#3d4650}
+.b-pass{background:#137333;color:#fff}
+.status{font-size:1.15rem;padding:.2rem .8rem}
+.meta{color:#57606a;margin:.2rem 0 1rem}
+tr.fail td.v,tr.error td.v,tr.unexpected-pass td.v,tr.inconclusive td.v{background:#fde7e9}
+td.cell-fail,td.cell-error,td.cell-unexpected-pass{background:#fde7e9}td.cell-inconclusive{background:#fff4ce}
+td.cell-pass{background:#f1faf3}
+.families{margin:.3rem 0 .8rem;display:flex;flex-wrap:wrap;gap:.4rem}
+.families a{padding:.15rem .6rem;border:1px solid #d0d7de;border-radius:1rem;text-decoration:none;background:#f6f8fa}
+.what{overflow-wrap:anywhere}
+.detail{border:1px solid #d0d7de;border-left:8px solid #c5221f;border-radius:.3rem;margin:.9rem 0;padding:.5rem .9rem;background:#fff}
+.detail.error{border-left-color:#6a1b9a}.detail.unexpected-pass{border-left-color:#ad1457}.detail.inconclusive{border-left-color:#f9ab00}
+.detail h4{margin:.2rem 0;font-size:1rem;display:flex;flex-wrap:wrap;gap:.5rem;align-items:baseline}
+.detail .facts{margin:.2rem 0;color:#57606a;font-size:.9rem}
+.detail .what{margin:.3rem 0;font-weight:600}
+.detail:target{outline:3px solid #0969da}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;word-break:normal;background:#f6f8fa;border:1px solid #d0d7de;border-radius:.3rem;padding:.6rem .8rem;margin:.4rem 0;font-size:.82rem;line-height:1.4;width:100%;max-height:40rem;overflow:auto}
+details>summary{cursor:pointer;padding:.25rem 0;font-weight:600}
+details.passing{margin:.5rem 0 1rem;border:1px solid #d0d7de;border-radius:.3rem;padding:.2rem .8rem}
 """
+
+
+def _badge(verdict: str) -> str:
+    return f'<span class="badge b-{html.escape(verdict)}">{html.escape(BADGES.get(verdict, verdict.upper()))}</span>'
+
+
+def _count_cell(count: int, verdict: str, href: str | None) -> str:
+    if not count:
+        return '<td class="n zero">0</td>'
+    text = str(count)
+    if href:
+        text = f'<a href="#{html.escape(href)}">{text}</a>'
+    return f'<td class="n cell-{verdict}">{text}</td>'
 
 
 def render_html(document: dict[str, Any]) -> str:
     e = html.escape
     passed = document["passed"]
+    failures = failures_by_family(document)
+    failing = {(target["id"], case["id"]) for _, items in failures for target, case in items}
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>WebSocket gateway conformance report</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
            "<h1>WebSocket gateway conformance report</h1>",
-           f'<p><strong class="status-{"passed" if passed else "failed"}" id="status">{"PASSED" if passed else "FAILED"}</strong>'
-           f" (exit status {document['exit_status']}) · pytest-wsgateway {e(document['generator']['version'])}"
-           f" · {e(document['created'])} · schema version {document['schema_version']}</p>",
-           "<h2>Summary</h2>", '<table id="summary">',
-           "<tr><th>Target</th><th>Level</th>" + "".join(f"<th>{v}</th>" for v in VERDICTS) + "</tr>"]
+           f'<p class="meta"><strong class="badge status b-{"pass" if passed else "fail"} status-{"passed" if passed else "failed"}"'
+           f' id="status">{"✓ PASSED" if passed else "✗ FAILED"}</strong>'
+           f" exit status {document['exit_status']} · pytest-wsgateway {e(document['generator']['version'])}"
+           f" · {e(document['created'])} · schema version {document['schema_version']}</p>"]
+    # -- summary: per target and level; counts link to where those results are
+    out += ["<h2>Summary</h2>", '<table id="summary">',
+            "<tr><th>Target</th><th>Level</th>" + "".join(f"<th>{_badge(v)}</th>" for v in VERDICTS) + "</tr>"]
     for target in document["targets"]:
         for level in [*document["levels"], "all"]:
             counts = target["summary"]["total"] if level == "all" else target["summary"]["by_level"][level]
-            out.append(f'<tr data-target="{e(target["id"])}" data-level="{level}"><td>{e(target["id"])}</td><td>{level}</td>'
-                       + "".join(f'<td class="n">{counts[v]}</td>' for v in VERDICTS) + "</tr>")
+            cells = []
+            for verdict in VERDICTS:
+                href = ("failures" if verdict in FAILING else f"passing-{target['id']}" if verdict == "pass"
+                        else f"target-{target['id']}")
+                cells.append(_count_cell(counts[verdict], verdict, href))
+            label = "<strong>all</strong>" if level == "all" else level
+            first = "" if level != document["levels"][0] else (
+                f'<td rowspan="{len(document["levels"]) + 1}"><a href="#target-{e(target["id"])}">'
+                f'<code>{e(target["id"])}</code></a></td>')
+            out.append(f'<tr data-target="{e(target["id"])}" data-level="{level}" class="level-{level}">{first}'
+                       f"<td>{label}</td>" + "".join(cells) + "</tr>")
     out.append("</table>")
+    # -- failures first: an index by case family, each row linked to its details
+    if failures:
+        count = sum(len(items) for _, items in failures)
+        out += [f'<h2 id="failures">Failures first: {count} result(s) fail the gate</h2>',
+                "<p>Failed, errored, unexpectedly passed or could not be judged, grouped by case family; "
+                "each links to its details (requirement, RFC quote, transcript) below.</p>",
+                '<nav class="families">' + "".join(
+                    f'<a href="#family-{e(name)}"><code>{e(name)}</code> {len(items)}</a>' for name, items in failures)
+                + "</nav>"]
+        for name, items in failures:
+            out += [f'<h3 id="family-{e(name)}">Family <code>{e(name)}</code>: {len(items)}</h3>', '<table class="index">',
+                    "<tr><th>Verdict</th><th>Case</th><th>Target</th><th>Level</th><th>What went wrong</th></tr>"]
+            for target, case in items:
+                out.append(f'<tr data-failure="{e(case["id"])}@{e(target["id"])}"><td>{_badge(case["verdict"])}</td>'
+                           f'<td><a href="#{anchor(target["id"], case["id"])}"><code>{e(case["id"])}</code></a></td>'
+                           f'<td><code>{e(target["id"])}</code></td><td>{e(case["level"])}</td>'
+                           f'<td class="what">{e(headline(case["message"]))}</td></tr>')
+            out.append("</table>")
+    # -- the matrix (several targets): every failing cell links to its details
     matrix = document["matrix"]
     if len(matrix["targets"]) > 1:
         out += ["<h2>Matrix</h2>", '<table id="matrix">',
-                "<tr><th>Case</th><th>Level</th>" + "".join(f"<th>{e(t)}</th>" for t in matrix["targets"]) + "</tr>"]
+                "<tr><th>Case</th><th>Level</th>" + "".join(f"<th><code>{e(t)}</code></th>" for t in matrix["targets"]) + "</tr>"]
         for row in matrix["rows"]:
-            cells = "".join(
-                f'<td class="{e(row["verdicts"].get(t) or "")}" data-target="{e(t)}">{e(row["verdicts"].get(t) or "n/a")}</td>'
-                for t in matrix["targets"])
-            out.append(f'<tr data-case="{e(row["case"])}"><td><code>{e(row["case"])}</code></td><td>{e(row["level"])}</td>{cells}</tr>')
+            cells = []
+            for t in matrix["targets"]:
+                verdict = row["verdicts"].get(t)
+                if verdict is None:
+                    cells.append(f'<td data-target="{e(t)}">n/a</td>')
+                    continue
+                badge = _badge(verdict)
+                if (t, row["case"]) in failing:
+                    badge = f'<a href="#{anchor(t, row["case"])}">{badge}</a>'
+                cells.append(f'<td class="cell-{e(verdict)}" data-target="{e(t)}">{badge}</td>')
+            out.append(f'<tr data-case="{e(row["case"])}"><td><code>{e(row["case"])}</code></td><td>{e(row["level"])}</td>'
+                       + "".join(cells) + "</tr>")
         out.append("</table>")
+    # -- details of every result that fails the gate, by family: full width, monospaced, wrapped
+    if failures:
+        out.append('<h2 id="details">Details</h2>')
+        for name, items in failures:
+            out.append(f"<h3>Family <code>{e(name)}</code></h3>")
+            for target, case in items:
+                out += [f'<article class="detail {e(case["verdict"])}" id="{anchor(target["id"], case["id"])}">',
+                        f'<h4>{_badge(case["verdict"])} <code>{e(case["id"])}</code> <span>{e(case["title"])}</span></h4>',
+                        f'<p class="facts">target <code>{e(target["id"])}</code> · {e(case["level"])} · {e(case["rfc"])}'
+                        f' · {case["duration"]:.3f} s</p>',
+                        f'<p class="what">{e(headline(case["message"]))}</p>',
+                        f"<pre>{e(case['message'])}</pre>", "</article>"]
+    # -- every result per target: what did not pass first, the passing rows collapsed
     for target in document["targets"]:
+        cases = target["cases"]
+        others = _details_order([case for case in cases if case["verdict"] != "pass"])
+        passing = [case for case in cases if case["verdict"] == "pass"]
+        head = "<tr><th>Case</th><th>Title</th><th>Level</th><th>RFC</th><th>Verdict</th><th>Duration (s)</th><th>Note</th></tr>"
         out += [f'<h2 id="target-{e(target["id"])}">Target <code>{e(target["id"])}</code></h2>',
-                f"<p>URL: {e(target['url'])}</p>", f'<table class="cases" data-target="{e(target["id"])}">',
-                "<tr><th>Case</th><th>Title</th><th>Level</th><th>RFC</th><th>Verdict</th><th>Duration (s)</th><th>Message</th></tr>"]
-        for case in target["cases"]:
-            message = ""
-            if case["message"]:
-                summary = e(case["message"].strip().splitlines()[0][:120]) if case["message"].strip() else "message"
-                message = f"<details><summary>{summary}</summary><pre>{e(case['message'])}</pre></details>"
-            if case["known_failure"]:
-                message = f"<p>known failure: {e(case['known_failure'])}</p>" + message
-            out.append(
-                f'<tr class="{e(case["verdict"])}" data-case="{e(case["id"])}" data-verdict="{e(case["verdict"])}">'
-                f"<td><code>{e(case['id'])}</code></td><td>{e(case['title'])}</td><td>{e(case['level'])}</td>"
-                f"<td>{e(case['rfc'])}</td><td>{e(case['verdict'])}</td><td class=\"n\">{case['duration']:.3f}</td>"
-                f"<td>{message}</td></tr>")
-        out.append("</table>")
+                f"<p>URL: {e(target['url'])}</p>"]
+        if others:
+            out += [f'<table class="cases" data-target="{e(target["id"])}">', head]
+            out += [_case_row(target, case, (target["id"], case["id"]) in failing) for case in others]
+            out.append("</table>")
+        if passing:
+            out += [f'<details class="passing" id="passing-{e(target["id"])}"><summary>{_badge("pass")} '
+                    f"{len(passing)} passed (show)</summary>",
+                    f'<table class="cases" data-target="{e(target["id"])}">', head]
+            out += [_case_row(target, case, False) for case in passing]
+            out += ["</table>", "</details>"]
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 
-__all__ = ["GateRecorder", "Result", "SCHEMA_VERSION", "build_document", "check_report_path", "render"]
+def _case_row(target: dict[str, Any], case: dict[str, Any], linked: bool) -> str:
+    e = html.escape
+    note = ""
+    if linked:
+        note = f'<a href="#{anchor(target["id"], case["id"])}">details</a>'
+    elif case["message"]:
+        if case["verdict"] == "skip":
+            note = e(case["message"])
+        else:
+            note = f"<details><summary>message</summary><pre>{e(case['message'])}</pre></details>"
+    if case["known_failure"]:
+        note = f"<p>known failure: {e(case['known_failure'])}</p>" + note
+    return (f'<tr class="{e(case["verdict"])}" data-case="{e(case["id"])}" data-verdict="{e(case["verdict"])}">'
+            f"<td><code>{e(case['id'])}</code></td><td>{e(case['title'])}</td><td>{e(case['level'])}</td>"
+            f"<td>{e(case['rfc'])}</td><td class=\"v\">{_badge(case['verdict'])}</td>"
+            f"<td class=\"n\">{case['duration']:.3f}</td><td>{note}</td></tr>")
+
+
+__all__ = ["BADGES", "GateRecorder", "Result", "SCHEMA_VERSION", "anchor", "build_document", "check_report_path",
+           "family", "headline", "render"]

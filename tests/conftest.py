@@ -9,6 +9,11 @@ from __future__ import annotations
 import os
 
 import pytest
+import yaml  # noqa: F401
+
+# pytester restores sys.modules after each test: a PyYAML first imported inside a test is
+# imported again by the next, and libyaml's CSafeLoader then no longer finds its constructors
+# ("could not determine a constructor for the tag None"). Imported here, it stays put.
 
 # Many tests run the suite (or a user's project) in-process or in a subprocess through pytester.
 pytest_plugins = ["pytester"]

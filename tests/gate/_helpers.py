@@ -77,8 +77,12 @@ class HtmlReport(HTMLParser):
         self.external: list[str] = []
         self.rows: list[dict[str, str]] = []
         self.ids: set[str] = set()
+        self.links: list[str] = []  # same-document links (href="#id")
         self.text: list[str] = []
         self.open_ends = 0
+        self.stack: list[tuple[str, dict[str, str]]] = []  # the open elements
+        self.pres: list[tuple[list[str], str]] = []  # each <pre>: the tags around it, its text
+        self.order: list[str] = []  # "id:<id>" and "row:<case>:<verdict>" in document order
         self.feed(text)
         self.close()
 
@@ -88,13 +92,37 @@ class HtmlReport(HTMLParser):
         if "id" in attributes:
             self.ids.add(attributes["id"])
         for name in ("src", "href"):
-            if attributes.get(name):
-                self.external.append(attributes[name])
+            value = attributes.get(name)
+            if value and name == "href" and value.startswith("#"):
+                self.links.append(value[1:])  # a link within the page loads nothing
+            elif value:
+                self.external.append(value)
+        if "id" in attributes:
+            self.order.append(f"id:{attributes['id']}")
         if tag == "tr" and "data-case" in attributes:
-            self.rows.append({k: v or "" for k, v in attributes.items()})
+            row = {k: v or "" for k, v in attributes.items()}
+            row["_inside"] = " ".join(name for name, _ in self.stack)
+            row["_closed_details"] = str(any(name == "details" and "open" not in attrs for name, attrs in self.stack))
+            self.rows.append(row)
+            self.order.append(f"row:{row['data-case']}:{row.get('data-verdict', '')}")
+        if tag not in self.VOID:
+            self.stack.append((tag, {k: v or "" for k, v in attrs}))
+        if tag == "pre":
+            self.pres.append(([name for name, _ in self.stack[:-1]], ""))
+
+    VOID = {"meta", "br", "img", "hr", "input", "link", "wbr", "col", "area", "base", "source"}
+
+    def handle_endtag(self, tag):
+        for index in range(len(self.stack) - 1, -1, -1):
+            if self.stack[index][0] == tag:
+                del self.stack[index:]
+                break
 
     def handle_data(self, data):
         self.text.append(data)
+        if any(name == "pre" for name, _ in self.stack) and self.pres:
+            around, text = self.pres[-1]
+            self.pres[-1] = (around, text + data)
 
     def case_rows(self) -> list[dict[str, str]]:
         """Rows of the per-target case tables (they carry data-verdict)."""
@@ -102,3 +130,7 @@ class HtmlReport(HTMLParser):
 
     def matrix_rows(self) -> list[dict[str, str]]:
         return [row for row in self.rows if "data-verdict" not in row]
+
+    def position(self, entry: str) -> int:
+        """Where ``id:<id>`` or ``row:<case>:<verdict>`` first occurs in the page."""
+        return self.order.index(entry)

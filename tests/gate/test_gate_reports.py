@@ -175,3 +175,100 @@ def test_an_unknown_report_format_is_a_usage_error(pytester, name):
         f"ERROR: --gateway-report {name}: unknown format "
         f"{repr(name[name.index('.'):].lower()) if '.' in name else repr('(no extension)')}; "
         f"use a .json, .md or .html file name"]
+
+
+def _hex(colour):
+    colour = colour.lstrip("#")
+    if len(colour) == 3:
+        colour = "".join(c * 2 for c in colour)
+    return [int(colour[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+
+
+def _contrast(one, two):
+    def luminance(colour):
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in _hex(colour))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    light, dark = sorted((luminance(one), luminance(two)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_html_puts_failures_first_by_family_linked_badged_and_full_width(pytester):
+    import re
+
+    from pytest_wsgateway.reports import BADGES, FAILING, anchor
+
+    with faulty_server() as broken, faulty_server(fault=False) as fixed:
+        result = run(pytester, f"--gateway-url={broken.url}", f"--gateway-url={fixed.url}", "-k",
+                     f"{SELECTION} or accept-", *reports("r.json", "r.html", "r.md"))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    bad, good = target_id(broken.url), target_id(fixed.url)
+    document = read_json(pytester.path / "r.json")
+    failing = [(target["id"], case["id"]) for target in document["targets"] for case in target["cases"]
+               if case["verdict"] in FAILING]
+    assert {case_id.split("-")[0] for _, case_id in failing} == {"accept", "upgrade"} and len(failing) > 5
+    source = (pytester.path / "r.html").read_text()
+    page = HtmlReport(source)
+    assert "script" not in page.tags and page.external == []  # still one self-contained file
+
+    # failures come first: the index, grouped by family in catalogue order, before the matrix and
+    # before any passing row
+    first_pass = min(page.position(f"row:{row['data-case']}:pass") for row in page.case_rows()
+                     if row["data-verdict"] == "pass")
+    assert page.position("id:summary") < page.position("id:failures") < page.position("id:family-accept") \
+        < page.position("id:family-upgrade") < page.position("id:matrix") < first_pass
+    assert "family-reject" not in page.ids  # the reject- cases passed: no group
+    # ... each linked from the index and from its matrix cell to its details, which exist
+    for target, case_id in failing:
+        assert anchor(target, case_id) in page.ids
+        assert page.links.count(anchor(target, case_id)) == 3, (target, case_id)  # index, matrix, table row
+    assert set(page.links) <= page.ids  # no dangling link
+    assert page.position(f"id:{anchor(bad, 'upgrade-header-websocket')}") < first_pass
+
+    # a verdict is a text badge in a strong colour, never colour alone
+    text = " ".join(page.text)
+    assert text.count(BADGES["fail"]) >= 2 * len(failing)  # index, matrix cell, details, the target's table
+    for verdict in ("fail", "error", "unexpected-pass", "inconclusive", "pass"):
+        rule = re.search(r"\.b-" + re.escape(verdict) + r"\{background:(#[0-9a-f]{3,6});color:(#[0-9a-f]{3,6})", source)
+        assert rule, verdict
+        background, foreground = rule.groups()
+        assert _contrast(background, foreground) >= 4.5, verdict  # WCAG AA for the badge text
+        assert _contrast(background, "#ffffff") >= 1.8, verdict  # and a colour that stands out on white
+
+    # transcripts: full width (not in a table cell), monospaced, wrapping
+    details = [(around, body) for around, body in page.pres if "[must] upgrade-header-websocket" in body]
+    assert len(details) == 1  # the broken target's; shown once
+    around, body = details[0]
+    assert "td" not in around and "table" not in around and "article" in around
+    assert "--- request ---" in body and "--- response ---" in body
+    assert re.search(r"pre\{[^}]*white-space:pre-wrap", source)
+    assert re.search(r"(code,pre|pre)\{[^}]*font-family:[^}]*monospace", source)
+    # the one-line summary is whole: "expected ...; got ..." as the message says it
+    assert "expected Upgrade: websocket; got no Upgrade header" in page.text
+
+    # passing rows come after, collapsed
+    for row in page.case_rows():
+        assert (row["_closed_details"] == "True") == (row["data-verdict"] == "pass"), row
+    assert len(page.case_rows()) == len(document["targets"][0]["cases"]) + len(document["targets"][1]["cases"])
+    assert f"target-{good}" in page.ids and f"passing-{good}" in page.ids
+
+    # Markdown: failures first as well
+    markdown = (pytester.path / "r.md").read_text()
+    assert markdown.index("## Failures first") < markdown.index("## Matrix") < markdown.index("## Target ")
+    assert markdown.index("### Family `accept`") < markdown.index("### Family `upgrade`")
+    assert "### Family `reject`" not in markdown
+    assert (f"| **{BADGES['fail']}** | `upgrade-header-websocket` | {bad} | must | "
+            f"expected Upgrade: websocket; got no Upgrade header |") in markdown
+    table = markdown[markdown.index(f"## Target `{bad}`"):markdown.index(f"## Target `{good}`")]
+    assert table.index("`upgrade-header-websocket`") < table.index(f"`{PASSING_CASE}`")  # failing rows first
+
+
+def test_the_summary_line_is_never_cut_mid_word():
+    from pytest_wsgateway.reports import headline
+
+    words = " ".join(f"word{i}" for i in range(200))
+    line = headline(f"[must] case-id: {words}\nmore")
+    assert line.endswith(" …") and len(line) <= 302
+    assert f"[must] case-id: {words}".startswith(line[:-2]) and line[:-2].split()[-1] in words.split()
+    assert headline("x\n  expected: Upgrade: websocket\n  actual:   no Upgrade header\n") == \
+        "expected Upgrade: websocket; got no Upgrade header"
+    assert headline("short\nsecond") == "short"

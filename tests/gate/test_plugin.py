@@ -214,3 +214,61 @@ def test_console_script_pins_the_suites_config_unless_the_user_chooses_one(tmp_p
     assert pinned[2:] == [f"--rootdir={tmp_path}", "--noconftest"]
     assert pinned_config(["-c", "my.ini", "--rootdir=.", "--confcutdir=x"], cwd=str(tmp_path)) == []
     assert pinned_config(["--config-file=my.ini", "--noconftest"], cwd=str(tmp_path)) == [f"--rootdir={tmp_path}"]
+
+
+def _refused_url() -> tuple[socket.socket, str]:
+    sock = socket.socket()  # bound, never listening: connections are refused
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"ws://127.0.0.1:{sock.getsockname()[1]}/ws"
+
+
+@pytest.mark.parametrize(("family", "extra"), [
+    ("xunit2", []),
+    ("xunit1", []),
+    ("xunit2", ["-n", "2"]),
+    # the package below the rootdir, as a venv inside a project is: the node id is a file path
+    ("xunit2", [f"--rootdir={Path(__file__).resolve().parents[3]}"]),
+], ids=["xunit2", "xunit1", "xunit2-xdist", "xunit2-rootdir-above-the-package"])
+def test_junit_xml_under_w_error_every_family_properties_and_a_stable_classname(pytester, family, extra):
+    # Inconclusive cases record properties while they run (wsgateway_inconclusive): pytest's
+    # record_property fixture would warn under xunit2, an error under -W error.
+    sock, url = _refused_url()
+    with sock:
+        result = run(pytester, f"--gateway-url={url}", "-k", "accept-rfc-vector or reject-key-missing", "-W", "error",
+                     "--junitxml=out.xml", "-o", f"junit_family={family}", *extra)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # inconclusive, not errors
+    out = result.stdout.str() + result.stderr.str()
+    assert "Warning" not in out and "error" not in result.stdout.lines[-1], out
+    cases = list(ET.parse(pytester.path / "out.xml").getroot().iter("testcase"))
+    assert len(cases) == 5  # accept-rfc-vector; reject-key-missing, -missing-padding and their -clean-error siblings
+    for case in cases:
+        assert case.get("classname") == "pytest_wsgateway.conformance.test_conformance"
+        assert case.get("name").startswith("test_conformance[")
+        assert case.find("failure") is not None and case.find("error") is None
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert {"wsgateway_case", "wsgateway_rfc", "wsgateway_level", "wsgateway_target", "wsgateway_title",
+                "wsgateway_inconclusive", "wsgateway_cause"} <= set(props)
+        assert props["wsgateway_inconclusive"].startswith("not run: the target cannot be reached")
+
+
+def test_report_header_names_the_plugin_and_its_version(pytester):
+    from pytest_wsgateway import __version__
+
+    line = f"wsgateway: pytest-wsgateway {__version__}"
+    with_url = run(pytester, "--gateway-url=wss://gw.invalid/ws", "--collect-only")
+    with_url.stdout.fnmatch_lines([line, "wsgateway: 1 target(s): wss://gw.invalid/ws"])
+    embedded = run(pytester, "--collect-only", "-k", "upgrade-status-101")  # no URL: the embedded server
+    embedded.stdout.fnmatch_lines([line])
+    assert with_url.stdout.lines.count(line) == embedded.stdout.lines.count(line) == 1
+    # pytest's own version output lists the plugin with its version (-VV)
+    versions = pytester.runpytest_subprocess("-VV", timeout=60)
+    assert f"pytest-wsgateway-{__version__} at " in versions.stdout.str() + versions.stderr.str()
+
+
+def test_the_tls_line_only_when_a_target_is_wss(pytester):
+    plain = run(pytester, "--gateway-url=ws://gw.invalid/ws", "--collect-only")
+    plain.stdout.fnmatch_lines(["wsgateway: 1 target(s): ws://gw.invalid/ws"])
+    assert [line for line in plain.stdout.lines if line.startswith("wsgateway: TLS")] == []
+    mixed = run(pytester, "--gateway-url=ws://gw.invalid/ws", "--gateway-url=wss://gw.invalid/ws", "--collect-only")
+    mixed.stdout.fnmatch_lines(["wsgateway: 2 target(s): ws://gw.invalid/ws, wss://gw.invalid/ws",
+                                "wsgateway: TLS verified against the system trust store"])
