@@ -2,6 +2,8 @@
 
 Only what the cases check: ``schemes``, ``basePath`` and ``paths``. (The reference server reads
 definitions with its own code: the suite and the server share no verdict logic.)
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

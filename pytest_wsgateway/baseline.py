@@ -11,6 +11,8 @@ fails the run stays green; once it passes, the run fails (``XPASS(strict)``) unt
 removed, so the baseline cannot rot. An id that is not in the catalogue is a usage error; an entry
 for a target id that is not under test is ignored (one file can serve several gateways).
 ``--gateway-write-baseline FILE`` writes the failures of a run in this format (see :func:`dump`).
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

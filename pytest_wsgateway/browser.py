@@ -11,6 +11,8 @@ as one browser-shaped request carrying the same subprotocol offer. The two must 
 
 Imported only by the browser tests and the ``--gateway-browser`` probe; nothing here runs when
 the plugin loads.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ A case is data: a stable id, a title, the RFC section and a short quote, a requi
 edits that turn the baseline valid upgrade into the request to send, what to do after a 101, and
 the named checks (see :mod:`pytest_wsgateway.checks`) that judge the answer. A typo in a case file
 is reported at load time with the file and the case id.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ checks needs no connection.
 
 Pure: this module imports only the other sans-I/O modules (handshake, frames, the exchange
 record, the API summary), never a transport.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

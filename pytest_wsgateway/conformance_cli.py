@@ -12,6 +12,8 @@ to the suite's own configuration -- ``-c`` the installed ``suite.ini``, ``--root
 directory, ``--noconftest`` -- unless the arguments choose these, so the ``addopts`` or
 ``conftest.py`` of a project the command happens to run in are not picked up. Everything else
 goes to pytest unchanged. The exit status is pytest's: 0 all passed, 1 a case failed, 4 a usage error.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

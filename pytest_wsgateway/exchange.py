@@ -7,6 +7,8 @@ A transport (:mod:`pytest_wsgateway.transport`) fills it in; the checks
 Trouble is typed: an :class:`ExchangeError` has a ``kind`` (one of :data:`ERROR_KINDS`) and a
 one-line ``message`` (what a failure shows). Trouble reaching the target at all (DNS, TCP, TLS) is
 raised by the transport as :class:`ConnectError`, carrying the same kind of record.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ of :mod:`pytest_wsgateway.verdicts` around it:
 
 A concurrent engine replaces this class (same two methods) without touching the items, the checks
 or the transports.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 The client sends masked frames (§5.3: "a client MUST mask all frames that it sends to the
 server"); the decoder reports what the server sent, including whether it masked them, so a check
 can judge it (§5.1: "A server MUST NOT mask any frames that it sends to the client").
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

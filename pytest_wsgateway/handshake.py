@@ -4,6 +4,8 @@ Nothing here touches a socket. ``build_request`` turns a request description int
 ``parse_request`` and ``parse_response_head`` turn bytes back into header lists that the checks
 read. Header names are compared case-insensitively and header lines are kept in wire order,
 duplicates included, because duplicates are exactly what some cases are about.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

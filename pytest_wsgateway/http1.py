@@ -8,6 +8,8 @@ step. Trouble reaching the target (DNS, TCP connect, TLS handshake) raises
 request is sent is recorded in the :class:`~pytest_wsgateway.exchange.Exchange` (a typed
 :class:`~pytest_wsgateway.exchange.ExchangeError`) for the checks to judge, because "the gateway
 reset the connection" is a legitimate answer to a malformed request.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

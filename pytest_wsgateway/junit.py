@@ -11,6 +11,8 @@ test files are named after their module instead: ``pytest_wsgateway.conformance.
 the only process) and runs before pytest's JUnit writer sees each report. It sets the attribute
 through pytest's JUnit writer (``_pytest.junitxml``), the way ``record_xml_attribute`` does;
 should that internal API change, the classnames are simply pytest's own.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

@@ -200,96 +200,11 @@ def read_options(config: pytest.Config) -> GatewayOptions:
 
 
 def resolve(options: GatewayOptions) -> Settings:
-    """Check every option value; raise :class:`pytest.UsageError` with one line for a bad one.
+    """Check every option value into :class:`~pytest_wsgateway.settings.Settings`; raise
+    :class:`pytest.UsageError` with one line for a bad one (see :mod:`pytest_wsgateway.validation`)."""
+    from .validation import resolve as validate
 
-    A message names the option as the user gave it: the flag, the environment variable or the
-    ini key (:meth:`GatewayOptions.source`).
-    """
-    from .apidef import ApiDefinitionError, load_api
-    from .settings import Settings
-    from .targets import EMBEDDED_TARGETS, TargetError, is_token, parse_header, parse_url, unique_ids
-
-    source = options.source
-    try:
-        timeout = float(options.timeout) if options.timeout else 5.0
-        if not 0 < timeout <= 3600:
-            raise ValueError
-    except ValueError:
-        raise pytest.UsageError(f"{source('timeout')} {options.timeout!r}: expected a number of seconds above 0") from None
-    rate = _seconds(options.rate, source("rate"), None, "a number of requests per second above 0")
-    retry_budget = _seconds(options.retry_budget, source("retry_budget"), 60.0, "a number of seconds, 0 or more",
-                            zero=True)
-    concurrency = _count(options.concurrency, source("concurrency"), 16)
-    if options.ca:
-        _check_ca(options.ca, source("ca"))
-    bad = next((name for name in options.subprotocols if not is_token(name)), None)
-    if bad is not None:
-        raise pytest.UsageError(f"{source('subprotocol')} {bad!r}: a subprotocol name is an HTTP token (RFC 6455 §4.1)")
-    if options.origin and not all("!" <= ch <= "~" for ch in options.origin):
-        raise pytest.UsageError(f"{source('origin')} {options.origin!r}: an Origin is visible ASCII (RFC 6454 §6.2)")
-    try:
-        headers = tuple(parse_header(text, options.header_source(index)) for index, text in enumerate(options.headers))
-        api = load_api(options.api, source("api")) if options.api else None
-        defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
-                    "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params)}
-        if options.urls:
-            targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
-                                            option=source("url"), **defaults) for url in options.urls])
-        else:
-            targets = [target.with_settings(**defaults) for target in EMBEDDED_TARGETS]
-    except (TargetError, ApiDefinitionError) as exc:
-        raise pytest.UsageError(str(exc)) from None
-    return Settings(targets=tuple(targets), timeout=timeout, origin=options.origin, headers=headers,
-                    echo=options.echo, api=api, subprotocols=tuple(options.subprotocols),
-                    known_failures=options.known_failures, write_baseline=options.write_baseline,
-                    reports=options.reports, browser=options.browser, browser_path=options.browser_path,
-                    rate=rate, retry_budget=retry_budget, concurrency=concurrency)
-
-
-def _count(text: str | None, flag: str, default: int) -> int:
-    """A whole number from 1 to 256; usage error otherwise."""
-    if not text:
-        return default
-    value = text.strip()
-    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 256):
-        raise pytest.UsageError(f"{flag} {text!r}: expected a whole number from 1 to 256")
-    return int(value)
-
-
-def _check_ca(path: str, option: str) -> None:
-    """The CA file loads into an SSL context, else a usage error (checked for ws:// targets too:
-    a file that cannot be a CA is a mistake wherever it is given)."""
-    if os.path.isdir(path):
-        raise pytest.UsageError(f"{option} {path}: is a directory")
-    if not os.path.isfile(path):
-        raise pytest.UsageError(f"{option} {path}: no such file")
-    import ssl  # deferred: the plugin module imports only pytest and the standard library's cheap parts
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        context.load_verify_locations(cafile=path)
-    except ssl.SSLError as exc:
-        reason = str(exc.reason or exc).replace("_", " ").lower() if exc.reason else str(exc)
-        raise pytest.UsageError(f"{option} {path}: not a PEM CA certificate ({reason})") from None
-    except OSError as exc:
-        raise pytest.UsageError(f"{option} {path}: cannot read: {exc.strerror or exc}") from None
-    except ValueError as exc:  # e.g. a NUL byte in the path
-        raise pytest.UsageError(f"{option} {path}: cannot read: {exc}") from None
-    if not context.cert_store_stats().get("x509"):
-        raise pytest.UsageError(f"{option} {path}: not a PEM CA certificate (no certificate in the file)")
-
-
-def _seconds(text: str | None, flag: str, default: float | None, expected: str, zero: bool = False) -> float | None:
-    """A positive (or, with ``zero``, non-negative) finite number from ``text``; usage error otherwise."""
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (value > 0 or (zero and value == 0)) or value == float("inf"):
-        raise pytest.UsageError(f"{flag} {text!r}: expected {expected}")
-    return value
+    return validate(options)
 
 
 def settings(config: pytest.Config) -> Settings:

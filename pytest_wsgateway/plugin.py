@@ -1,25 +1,22 @@
-"""The pytest entry point (``pytest11: wsgateway``): hooks only -- options, markers, report lines,
-parametrization, secret redaction of reports, and the CI gate's wiring.
+"""The pytest entry point (``pytest11: wsgateway``): hooks only.
 
-Every pytest run in an environment where pytest-wsgateway is installed imports this module, so
-it imports only pytest, the standard library and the cheap options/levels modules at module
-level; the client, the checks, YAML and the reference server are imported when a test asks for
-them. What the hooks do lives elsewhere: option handling in :mod:`.options`, fixtures in
-:mod:`.fixtures`, redaction in :mod:`.redact`, the gate in :mod:`.baseline` and :mod:`.reports`.
+Every pytest run in an environment where pytest-wsgateway is installed imports this module, so it
+imports only pytest, the standard library and the cheap :mod:`.options` / :mod:`.levels` at module
+level, and each hook returns at once in a run that does not use the suite. What the hooks do lives
+elsewhere: option handling in :mod:`.options` (validation in :mod:`.validation`), fixtures in
+:mod:`.fixtures`, the rest of a run that uses the suite in :mod:`.session`, redaction in
+:mod:`.redact`, the gate in :mod:`.baseline` and :mod:`.reports`.
 
 PYTEST_DONT_REWRITE: no assertions here, so pytest need not rewrite (and recompile) this module.
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from . import options
 from .levels import LEVELS
 
-BASELINE_KEY = pytest.StashKey[object]()
 #: The failure message an item rendered itself (already redacted field by field).
 RENDERED_KEY = pytest.StashKey[str]()
 
@@ -35,9 +32,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if given.validate_early:
         options.settings(config)  # a bad value is one usage-error line, not a failure per test
     if getattr(config.option, "debug", None) and (given.headers or given.urls):
-        _redact_debug_log(config)
+        from .session import redact_debug_log
+
+        redact_debug_log(config)
     if given.known_failures or given.write_baseline or given.reports:
-        _configure_gate(config, given)
+        from .session import configure_gate
+
+        configure_gate(config, given)
     if getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
         from .junit import JUnitNames
 
@@ -47,93 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "wsgateway-fixtures")
 
 
-def _configure_gate(config: pytest.Config, given: options.GatewayOptions) -> None:
-    """Load the known failures (every process), register the report/baseline writer (controller only)."""
-    previous = None
-    if given.known_failures:
-        from .baseline import BaselineError, load
-
-        known_ids = {case.id for case in options.catalogue()}
-        try:
-            previous = config.stash[BASELINE_KEY] = load(given.known_failures, known_ids,
-                                                         given.source("known_failures"))
-        except BaselineError as exc:
-            raise pytest.UsageError(str(exc)) from None
-    if given.write_baseline and os.path.isdir(given.write_baseline):
-        raise pytest.UsageError(f"{given.source('write_baseline')} {given.write_baseline}: is a directory")
-    if not (given.reports or given.write_baseline) or hasattr(config, "workerinput"):
-        return  # xdist workers send their reports to the controller, which writes the files
-    from .reports import GateRecorder, check_report_path, check_writable
-    from .targets import EMBEDDED_DESCRIPTIONS
-
-    for path in given.reports:
-        check_report_path(path, given.source("report"))
-    if given.write_baseline:
-        check_writable(given.write_baseline, given.source("write_baseline"))
-    settings = options.settings(config)
-    redactor = settings.redactor()
-    targets = [(t.id, EMBEDDED_DESCRIPTIONS.get(t.id, "") if t.embedded else redactor.url(t.url))
-               for t in settings.targets]
-    recorder = GateRecorder(given.reports, given.write_baseline, targets, [case.id for case in options.catalogue()],
-                            previous)
-    config.pluginmanager.register(recorder, "wsgateway-gate")
-
-
-def _redact_debug_log(config: pytest.Config) -> None:
-    """``--debug`` wrote the command line (a --gateway-header value with it) to its log before any
-    plugin ran: mask the secrets there (same length, so pytest's open handle stays valid) and
-    redact what is written from now on."""
-    redactor = options.settings(config).redactor()
-    if not redactor:
-        return
-    path = os.path.abspath(str(config.option.debug))
-    root = config.trace.root
-    writer = getattr(root, "_writer", None)
-    handle_of_pytest = getattr(writer, "__self__", None)
-    if handle_of_pytest is not None and hasattr(handle_of_pytest, "flush"):
-        handle_of_pytest.flush()  # what pytest wrote so far is on disk, to be masked there
-    try:
-        with open(path, "r+b") as handle:
-            data = handle.read()
-            masked = data
-            for secret in redactor.secrets:
-                raw = secret.encode("utf-8")
-                masked = masked.replace(raw, b"*" * len(raw))
-            if masked != data:
-                handle.seek(0)
-                handle.write(masked)
-    except OSError:
-        return
-    if writer is not None:
-        root.setwriter(lambda text: writer(redactor.text(text)))
-
-
 def _redactor(config: pytest.Config):
     settings = config.stash.get(options.SETTINGS_KEY, None)
     return settings.redactor() if settings is not None and settings.secrets else None
-
-
-def _redact_report(report: pytest.TestReport | pytest.CollectReport, redactor, rendered: str | None) -> None:
-    """Hide every header value in what pytest prints or writes (terminal, JUnit, reports).
-
-    The suite's own failure messages are redacted field by field as they are rendered (an item
-    that rendered one sets ``rendered``, and its message is left as it is); this covers everything else -- tracebacks with
-    ``-l``/``--tb=long``/``-vv``, assertion diffs, captured output -- of any test in the session.
-    """
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        report.longrepr = (longrepr[0], longrepr[1], redactor.text(str(longrepr[2])))
-    elif longrepr is not None and rendered is None:
-        text = str(longrepr)
-        redacted = redactor.text(text)
-        if redacted != text:
-            report.longrepr = redacted
-    report.sections = [(title, redactor.text(content)) for title, content in report.sections]
-    if getattr(report, "wasxfail", None):
-        report.wasxfail = redactor.text(report.wasxfail)
-    if getattr(report, "user_properties", None):  # JUnit properties, the reports' fields
-        report.user_properties = [(name, redactor.text(value) if isinstance(value, str) else value)
-                                  for name, value in report.user_properties]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -141,7 +58,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
     redactor = _redactor(item.config)
     if redactor is not None:
-        _redact_report(report, redactor, item.stash.get(RENDERED_KEY, None))
+        from .session import redact_report
+
+        redact_report(report, redactor, item.stash.get(RENDERED_KEY, None))
     return report
 
 
@@ -150,7 +69,9 @@ def pytest_make_collect_report(collector: pytest.Collector):
     report = yield
     redactor = _redactor(collector.config)
     if redactor is not None:
-        _redact_report(report, redactor, None)
+        from .session import redact_report
+
+        redact_report(report, redactor, None)
     return report
 
 
@@ -161,18 +82,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     lines = [f"wsgateway: pytest-wsgateway {__version__}"]
     given = config.stash.get(options.OPTIONS_KEY, None)
-    if given is None or not given.urls:
-        return lines
-    settings = options.settings(config)
-    urls = [settings.redactor().url(target.url) for target in settings.targets]
-    lines.append(f"wsgateway: {len(urls)} target(s): {', '.join(urls)}")
-    if any(target.scheme == "wss" for target in settings.targets):
-        if given.insecure:
-            lines.append("wsgateway: TLS certificates NOT verified (--gateway-insecure)")
-        elif given.ca:
-            lines.append(f"wsgateway: TLS verified against {given.ca}")
-        else:
-            lines.append("wsgateway: TLS verified against the system trust store")
+    if given is not None and given.urls:
+        from .session import target_lines
+
+        lines += target_lines(config, given)
     return lines
 
 
@@ -190,42 +103,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    known = config.stash.get(BASELINE_KEY, None)
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        case = callspec.params.get("wsgateway_case") if callspec else None
-        if case is not None and hasattr(case, "rfc"):
-            from .cases import title_for
+    if options.SETTINGS_KEY in config.stash:  # the suite was collected (or its options given)
+        from .session import label_items
 
-            target = callspec.params["wsgateway_target"]
-            subprotocols = options.settings(config).target(target).subprotocols
-            item.user_properties.extend([
-                ("wsgateway_case", case.id),
-                ("wsgateway_level", case.level),
-                ("wsgateway_rfc", case.rfc),
-                ("wsgateway_target", target),
-                ("wsgateway_title", title_for(case, subprotocols[0] if subprotocols else "")),
-            ])
-            reason = known.reason(case.id, target) if known is not None else None
-            if reason is not None:
-                # Strict: when a known failure passes, the run fails until the baseline entry goes.
-                item.add_marker(pytest.mark.xfail(strict=True, reason=f"known failure ({known.path}): {reason}"))
-                item.user_properties.append(("wsgateway_known_failure", reason))
+        label_items(config, items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Hand the executor the (case, target) pairs this process will run, once pytest selected them."""
-    config = session.config
-    if options.SETTINGS_KEY not in config.stash:
-        return  # no conformance case was collected
-    settings = options.settings(config)
-    pairs = []
-    for item in session.items:
-        callspec = getattr(item, "callspec", None)
-        case = callspec.params.get("wsgateway_case") if callspec else None
-        if case is not None and hasattr(case, "rfc"):
-            pairs.append((case, settings.target(callspec.params["wsgateway_target"])))
-    options.executor(config).prepare(pairs)
+    if options.SETTINGS_KEY in session.config.stash:
+        from .session import hand_over
+
+        hand_over(session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -235,60 +123,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str] | None:
-    given = config.stash.get(options.OPTIONS_KEY, None)
-    if given is None or options.SETTINGS_KEY not in config.stash:
+    if options.SETTINGS_KEY not in config.stash:
         return None
-    from . import checks
+    from .session import request_count
 
-    per_target: dict[str, int] = {}
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        case = callspec.params.get("wsgateway_case") if callspec else None
-        if case is not None and hasattr(case, "rfc") and not checks.offline(name for name, _ in case.expect):
-            target = callspec.params["wsgateway_target"]
-            per_target[target] = per_target.get(target, 0) + 1
-    if not per_target:
-        return None
-    total = sum(per_target.values()) + len(per_target)
-    lines = [f"wsgateway: this run sends about {total} handshake requests: {sum(per_target.values())} cases and one "
-             f"canary (the valid upgrade) per target, plus retries after rate limits"]
-    if not given.urls:
-        lines.insert(0, "wsgateway: target: the embedded reference server (ws:// and wss://, trusting its generated CA)")
-    return lines
-
-
-def _properties(report: pytest.TestReport) -> dict:
-    try:
-        return dict(report.user_properties)
-    except (TypeError, ValueError):
-        return {}
+    return request_count(config, items)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     """A case that could not be judged fails the run but is shown as INCONCLUSIVE, not FAILED."""
-    if report.when == "call" and report.failed and "wsgateway_inconclusive" in _properties(report):
+    if report.when == "call" and report.failed and any(
+            name == "wsgateway_inconclusive" for name, _ in getattr(report, "user_properties", ()) or ()):
         return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
     return None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """Say once per target why its cases were inconclusive, and how many answers were rate limits."""
-    reasons: dict[tuple[str, str], int] = {}
-    limited = 0
-    for report in terminalreporter.stats.get("inconclusive", []):
-        props = _properties(report)
-        cause = props.get("wsgateway_cause") or props.get("wsgateway_inconclusive", "")
-        key = (str(props.get("wsgateway_target", "")), str(cause))
-        reasons[key] = reasons.get(key, 0) + 1
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            if getattr(report, "when", None) == "call":
-                limited += int(_properties(report).get("wsgateway_rate_limited", 0) or 0)
-    if not reasons and not limited:
-        return
-    terminalreporter.section("wsgateway: could not judge", sep="-", yellow=True)
-    for (target, reason), count in sorted(reasons.items()):
-        terminalreporter.write_line(f"{target}: {count} case(s) inconclusive: {reason}")
-    if limited:
-        terminalreporter.write_line(f"{limited} answer(s) were rate limits (429 / 503 + Retry-After), waited out "
-                                    f"within --gateway-retry-budget")
+    if terminalreporter.stats.get("inconclusive") or options.SETTINGS_KEY in config.stash:
+        from .session import summary
+
+        summary(terminalreporter, exitstatus, config)

@@ -19,6 +19,8 @@ Secrets are the header values and the values of credential-like query parameters
 URLs (:data:`CREDENTIAL_PARAMS`, plus any named with ``--gateway-secret-param``).
 
 Pure and standard-library only.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

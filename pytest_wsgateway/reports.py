@@ -9,6 +9,8 @@ the plugin or the fixtures); the reports it reads are already redacted by the pl
 hook (on the worker that made them), and target URLs arrive redacted.
 
 The JSON layout is versioned (:data:`SCHEMA_VERSION`) and documented in ``docs/report-schema.md``.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

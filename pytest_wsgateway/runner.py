@@ -3,6 +3,8 @@
 :func:`run_case` is the whole flow of a case (render -> transport -> checks); :class:`Outcome`
 renders the failure message (expected, actual, the RFC quote and the transcript), hiding secrets
 field by field as it renders (:mod:`pytest_wsgateway.redact`).
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

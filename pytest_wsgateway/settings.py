@@ -1,5 +1,7 @@
 """The resolved run settings: the targets (each a :class:`~pytest_wsgateway.targets.Target` with its
 own settings) and the run-wide options. Pure data; built by :func:`pytest_wsgateway.options.resolve`.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

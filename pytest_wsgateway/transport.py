@@ -10,6 +10,8 @@ Which transport runs a case is data: :data:`TRANSPORTS` maps a protocol name to 
 RFC 8441; HTTP/3, RFC 9220) is a module with a class like
 :class:`~pytest_wsgateway.http1.Http1Transport`, one entry here, and a case/target field that
 names it -- the runner does not change.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ when the budget is spent is inconclusive ("rate-limited").
 
 An inconclusive case fails the run (exit 1: the gate cannot say "passed"), but it is reported as
 *inconclusive*, with the reason and what to do, never as a failure of the target.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

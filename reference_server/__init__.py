@@ -24,6 +24,8 @@ Quick start::
 
 Command line: ``wsgateway-server --tls`` or ``python -m pytest_wsgateway.reference_server``
 (``--fault NAME``, ``--list-faults``).
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from .api import (

@@ -1,4 +1,7 @@
-"""``python -m pytest_wsgateway.reference_server`` -- same as ``wsgateway-server``."""
+"""``python -m pytest_wsgateway.reference_server`` -- same as ``wsgateway-server``.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
+"""
 
 from .cli import main
 

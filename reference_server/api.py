@@ -17,6 +17,8 @@ such as ``/rooms/{room}`` match one non-empty path segment.
 Choosing a plain ``ws://`` listener for local testing: API Connect APIs list
 ``wss`` only, so either list ``ws`` in the API file's ``schemes``, or override
 the schemes: ``ServerConfig(schemes=("ws",))`` / ``wsgateway-server --scheme ws``.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

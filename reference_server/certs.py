@@ -6,6 +6,8 @@ needs a path; the directory is removed right after. Only the CA *certificate*
 (public) is written where the caller asks (:func:`write_ca_pem`).
 
 Server contexts advertise ALPN ``http/1.1`` and require TLS >= 1.2.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

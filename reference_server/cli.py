@@ -23,6 +23,8 @@ Output (stdout, one ``key: value`` per line, flushed before serving)::
 0. Ctrl-C / SIGTERM stop it with exit status 0. Bad input (missing or invalid
 API file, wss without ``--tls``, bad option) prints one line on stderr and
 exits with status 2.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

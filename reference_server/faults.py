@@ -24,6 +24,8 @@ runs the strict code unchanged through the same seams; it is not one of the :dat
   server's only response-rewrite seam (tests build a :class:`Fault` with just ``respond`` to
   change responses their own way).
 * ``delay_101``, ``close_after_101``, ``drop_opcodes`` -- timing and the frames after the 101.
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

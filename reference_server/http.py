@@ -55,6 +55,8 @@ before the request line are rejected (RFC 9112 §2.2 "SHOULD ignore");
 Fault-injection seam: :func:`validate_upgrade` and :func:`build_accept` are pure
 functions returning frozen :class:`HttpResponse` objects; a fault profile can
 wrap them (see :class:`.faults.Fault`: ``ignores``, ``refuses``, ``respond``).
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations

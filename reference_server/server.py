@@ -29,6 +29,8 @@ TLS: ``ssl_context`` is required for ``wss``. The server speaks HTTP/1.1 only,
 so the context is set to ALPN ``["http/1.1"]`` and TLS >= 1.2 (the given
 context object is modified in place: Python cannot read back a context's ALPN
 list, so it is always set).
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
 
 from __future__ import annotations
