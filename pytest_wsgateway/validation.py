@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .options import GatewayOptions
     from .settings import Settings
 
 
-def resolve(options: GatewayOptions) -> Settings:
+def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOptions
     """Check every option value; raise :class:`pytest.UsageError` with one line for a bad one.
 
     A message names the option as the user gave it: the flag, the environment variable or the

@@ -4,7 +4,8 @@
   transcript shows forty, then "… N more frames (M payload bytes)";
 * a 101 with 10,000 header lines: the transcript shows sixty, then "… N more header lines".
 
-The suite runs in a child process that reports its own peak RSS (``ru_maxrss``).
+The suite runs in a child process that reports its own peak RSS (``VmHWM`` of /proc/self/status:
+``ru_maxrss`` would carry the parent's peak across fork and exec).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import pytest
 from tests.suite import _hostile as H
 
 CHILD = """
-import resource, sys, pytest
+import sys, pytest
 code = pytest.main(sys.argv[1:])
-print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open("/proc/self/status") as status:
+    peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+print("MAXRSS_KB", peak)
 sys.exit(int(code))
 """
 
