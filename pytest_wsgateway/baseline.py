@@ -131,7 +131,7 @@ def write(path: str, text: str) -> None:
     os.replace(temporary, path)
 
 
-def summarize(message: str, limit: int = 200) -> str:
+def summarize(message: str, limit: int = 200, empty: str = "failed") -> str:
     """A one-line reason from a failure message: ``expected ...; got ...``, else its first line."""
     expected = actual = None
     for line in message.splitlines():
@@ -143,6 +143,6 @@ def summarize(message: str, limit: int = 200) -> str:
     if expected is not None and actual is not None:
         text = f"expected {expected}; got {actual}"
     else:
-        text = next((line.strip() for line in message.splitlines() if line.strip()), "failed")
+        text = next((line.strip() for line in message.splitlines() if line.strip()), empty)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

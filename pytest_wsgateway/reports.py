@@ -319,19 +319,11 @@ def family(case_id: str) -> str:
 
 def headline(message: str, limit: int = 300) -> str:
     """One line saying what went wrong: ``expected ...; got ...`` when the message has both, else
-    its first line; whitespace folded, never cut mid-word (``…`` after the last whole word)."""
-    expected = actual = None
-    lines = [line.strip() for line in message.splitlines()]
-    for line in lines:
-        if expected is None and line.startswith("expected:"):
-            expected = line[len("expected:"):].strip()
-        elif expected is not None and actual is None and line.startswith("actual:"):
-            actual = line[len("actual:"):].strip()
-    if expected is not None and actual is not None:
-        text = f"expected {expected}; got {actual}"
-    else:
-        text = next((line for line in lines if line), "")
-    text = " ".join(text.split())
+    its first line (:func:`pytest_wsgateway.baseline.summarize`); whitespace folded, never cut
+    mid-word (``…`` after the last whole word)."""
+    from .baseline import summarize
+
+    text = summarize(message, limit=len(message) + 1, empty="")
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:")

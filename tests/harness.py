@@ -301,3 +301,17 @@ def target_id(url: str) -> str:
     from pytest_wsgateway.targets import parse_url
 
     return parse_url(url).id
+
+
+# --- hostile input --------------------------------------------------------------------------------
+
+#: A YAML alias bomb: nine nested aliases, about 387 million strings once expanded; ``alias_bomb``
+#: puts the last alias under ``key`` of an otherwise valid OpenAPI 2.0 document.
+ALIASES = "".join(
+    f"{name}: &{name} [{', '.join([prev] * 9)}]\n"
+    for name, prev in zip("abcdefgh", ['"x"', "*a", "*b", "*c", "*d", "*e", "*f", "*g"]))
+
+
+def alias_bomb(tail: str) -> str:
+    return 'swagger: "2.0"\n' + ALIASES + tail
+

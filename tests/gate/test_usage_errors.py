@@ -10,6 +10,7 @@ import pytest
 import trustme
 
 from tests.gate._helpers import SUITE, faulty_server
+from tests.harness import alias_bomb
 
 SECRET = "TOPSECRET-4f1c9e"
 WS = "--gateway-url=ws://gw.invalid/ws"
@@ -211,18 +212,7 @@ def test_a_header_typo_never_echoes_what_follows_a_space(pytester, text, line):
 # -- 8. a YAML alias bomb in --gateway-api --------------------------------------------------------
 
 
-BOMB = """swagger: "2.0"
-a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]
-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
-h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
-basePath: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
-paths: {/ws: {}}
-"""
+BOMB = alias_bomb("basePath: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\npaths: {/ws: {}}\n")
 
 
 def test_a_yaml_alias_bomb_in_the_api_definition_is_refused_at_once(pytester):

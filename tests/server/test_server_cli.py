@@ -9,6 +9,7 @@ import sys
 import pytest
 from websockets.sync.client import connect
 
+from tests.harness import alias_bomb
 from tests.server._helpers import CliServer, run_cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -120,20 +121,7 @@ def test_help_mentions_plain_ws(tmp_path):
 
 
 # A YAML alias bomb: nine nested aliases, about 387 million strings once expanded.
-BOMB = """swagger: "2.0"
-a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]
-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
-h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
-info: {title: *h}
-basePath: /ws
-schemes: [ws]
-paths: {/: {}}
-"""
+BOMB = alias_bomb("info: {title: *h}\nbasePath: /ws\nschemes: [ws]\npaths: {/: {}}\n")
 
 
 @pytest.mark.parametrize(
