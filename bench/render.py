@@ -36,6 +36,7 @@ def render(results: Path) -> str:
     startup = _load(results, "plugin_startup")
     server = _load(results, "server_throughput")
     latency = _load(results, "latency")
+    many = _load(results, "many_targets")
     out = [
         "# Performance",
         "",
@@ -55,6 +56,8 @@ def render(results: Path) -> str:
         out += _server(server)
     if latency:
         out += _latency(latency)
+    if many:
+        out += _many(many)
     out += _notes()
     return "\n".join(out) + "\n"
 
@@ -233,6 +236,22 @@ def _latency(d: dict) -> list[str]:
         "2.1 s (7.4×). A metered gateway: `--gateway-concurrency 1..4` and `--gateway-rate N`.",
         "",
     ]
+
+
+def _many(d: dict) -> list[str]:
+    rows = ["## 5. Many targets in one run (`bench/many_targets.py`)", "", f"Machine: {_machine(d)}.", "",
+            "Reference servers on loopback (ws://, echo, subprotocol `chat`), one suite run per target count, "
+            f"{d['rounds']} rounds (median wall; peak RSS is the child's VmHWM, the largest seen):", "",
+            "| targets | wall (s) | peak RSS (MB) | last line |", "|---:|---:|---:|---|"]
+    for n in d["counts"]:
+        r = d["results"][str(n)]
+        rows.append(f"| {n} | {r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['last_line']} |")
+    last = str(d["counts"][-1])
+    peak_ok = d["results"][last]["peak_rss_mb"] < d["targets"]["peak_rss_mb"]
+    growth_ok = d["wall_growth"] < d["targets"]["wall_growth_below"]
+    rows += ["", f"- peak RSS at {last} targets < {d['targets']['peak_rss_mb']} MB: {_met(peak_ok)};",
+             f"- wall grows {d['wall_growth']:.1f}× for {last}× the targets (sub-linear: {_met(growth_ok)}).", ""]
+    return rows
 
 
 def _notes() -> list[str]:
