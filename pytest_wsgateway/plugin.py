@@ -31,7 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
     given = config.stash[options.OPTIONS_KEY] = options.read_options(config)
     if given.validate_early:
         options.settings(config)  # a bad value is one usage-error line, not a failure per test
-    if getattr(config.option, "debug", None) and (given.headers or given.urls):
+    if getattr(config.option, "debug", None) and (given.headers or given.urls or given.targets):
         from .session import redact_debug_log
 
         redact_debug_log(config)
@@ -76,13 +76,13 @@ def pytest_make_collect_report(collector: pytest.Collector):
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """``wsgateway: pytest-wsgateway <version>``; with --gateway-url, the targets and (when one is
+    """``wsgateway: pytest-wsgateway <version>``; with --gateway-url or --gateway-targets, the targets and (when one is
     ``wss://``) how their certificates are checked. (``pytest -VV`` lists the plugin too.)"""
     from . import __version__
 
     lines = [f"wsgateway: pytest-wsgateway {__version__}"]
     given = config.stash.get(options.OPTIONS_KEY, None)
-    if given is not None and given.urls:
+    if given is not None and (given.urls or given.targets):
         from .session import target_lines
 
         lines += target_lines(config, given)

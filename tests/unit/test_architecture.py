@@ -10,7 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pytest_wsgateway"
 #: The sans-I/O modules: bytes in, findings out.
-PURE = ("handshake", "frames", "exchange", "checks", "cases", "targets", "apidef", "redact", "levels", "settings",
+PURE = ("handshake", "frames", "exchange", "checks", "cases", "targets", "targetsfile", "apidef", "redact", "levels", "settings",
         "verdicts")
 
 
