@@ -30,7 +30,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{level}: {description}")
     given = config.stash[options.OPTIONS_KEY] = options.read_options(config)
     if given.validate_early:
-        options.settings(config)  # a bad value is one usage-error line, not a failure per test
+        found = options.settings(config)  # a bad value is one usage-error line, not a failure per test
+        for message in found.warnings:  # e.g. an AsyncAPI ws binding whose method is not GET
+            try:
+                config.issue_config_time_warning(pytest.PytestConfigWarning(f"wsgateway: {message}"), stacklevel=2)
+            except pytest.PytestConfigWarning:  # -W error: one usage-error line, not an INTERNALERROR
+                raise pytest.UsageError(message) from None
     if getattr(config.option, "debug", None) and (given.headers or given.urls or given.targets):
         from .session import redact_debug_log
 

@@ -42,12 +42,15 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def load_targets(path: str, option: str, *, defaults: Mapping[str, object], environ: Mapping[str, str],
-                 check_ca: Callable[[str, str], None] | None = None) -> list[Target]:
+                 check_ca: Callable[[str, str], None] | None = None,
+                 warn: Callable[[str], None] | None = None) -> list[Target]:
     """The targets of the file at ``path``, each with ``defaults`` (:class:`Target` fields from the
     command line) where it does not set its own; :class:`TargetError` with one line otherwise.
 
     ``option`` names where the path came from (the flag, environment variable or ini key);
-    ``environ`` resolves ``${VAR}`` references; ``check_ca(path, where)`` vets a CA file.
+    ``environ`` resolves ``${VAR}`` references; ``check_ca(path, where)`` vets a CA file. An
+    OpenAPI 2.0 / 3.x or AsyncAPI 2.x / 3.x description gives its WebSocket endpoints instead
+    (:mod:`pytest_wsgateway.apitargets`); its warnings go to ``warn``.
     """
     from .apidef import ApiDefinitionError, read_yaml
 
@@ -58,9 +61,16 @@ def load_targets(path: str, option: str, *, defaults: Mapping[str, object], envi
     where = f"{option} {path}"
     if not isinstance(document, dict):
         raise TargetError(f"{where}: expected a mapping with a 'targets' list")
+    if "targets" not in document:
+        from .apitargets import kind_of, targets_from
+
+        kind = kind_of(document)
+        if kind is not None:
+            return targets_from(document, kind, path, option, defaults, warn or (lambda message: None))
     unknown = sorted(str(key) for key in document if key != "targets")
     if unknown:
-        raise TargetError(f"{where}: unknown key {unknown[0]!r} (expected 'targets')")
+        raise TargetError(f"{where}: unknown key {unknown[0]!r} (expected 'targets', or an OpenAPI / AsyncAPI "
+                          f"description)")
     entries = document.get("targets")
     if not isinstance(entries, list) or not entries:
         raise TargetError(f"{where}: 'targets' must be a non-empty list of targets")

@@ -215,7 +215,8 @@ ONE = "targets:\n  - id: gw\n    url: ws://gw.invalid/ws\n"
                  "credential: give it by reference to the environment, e.g. client_id=${VAR} (the value is not "
                  "shown)", id="literal-query-credential"),
     pytest.param("target:\n  - id: gw\n",
-                 "ERROR: --gateway-targets targets.yaml: unknown key 'target' (expected 'targets')", id="top-key"),
+                 "ERROR: --gateway-targets targets.yaml: unknown key 'target' (expected 'targets', or an OpenAPI / "
+                 "AsyncAPI description)", id="top-key"),
     pytest.param(ONE + "    ca: certs/none.pem\n",
                  "ERROR: --gateway-targets targets.yaml: target 'gw': ca certs/none.pem: no such file", id="no-ca"),
 ])
@@ -243,3 +244,81 @@ def test_an_id_that_a_url_target_has_too_is_refused(pytester):
                  "ERROR: --gateway-targets targets.yaml: target id 'ws-gw.invalid-ws' is also the id of a "
                  "--gateway-url target (ids must be unique)",
                  "--gateway-targets=targets.yaml", "--gateway-url=ws://gw.invalid/ws")
+
+
+# -- targets from API descriptions -----------------------------------------------------------------
+
+
+def test_an_api_connect_swagger_file_gives_its_wss_endpoint_with_its_own_definition(pytester, monkeypatch):
+    monkeypatch.setenv("WSGT_CLIENT_ID", CLIENT_ID)
+    ca = make_ca()
+    write_ca_pem(ca, pytester.path / "ca.pem")
+    config = ServerConfig(schemes=("wss",), ssl_context=server_ssl_context(issue_server_cert(ca)),
+                          fault=Fault(name="apic", doc="client id", seen="",
+                                      respond=_requires("X-IBM-Client-Id", CLIENT_ID)))
+    with reference_server(config) as server:
+        port = server.urls["wss"].rsplit(":", 1)[1].split("/")[0]
+        # API Connect's shape: the catalog host (here without an org/catalog prefix), [https, wss].
+        (pytester.path / "orders.yaml").write_text(f"""\
+swagger: "2.0"
+info: {{title: websocket-test, x-ibm-name: websocket-test, version: 1.0.0}}
+host: localhost:{port}
+basePath: /websocket-test
+schemes: [https, wss]
+paths:
+  /:
+    get: {{responses: {{"101": {{description: Switching Protocols}}}}}}
+""")
+        reprec = pytester.inline_run(*SUITE, "--gateway-targets=orders.yaml", "--gateway-ca=ca.pem", "--gateway-echo",
+                                     f"--gateway-header=X-IBM-Client-Id: {CLIENT_ID}")
+    verdicts = _verdicts(reprec)
+    assert _by_target(verdicts) == {f"wss-localhost:{port}-websocket-test": {"passed", "skipped"}}, verdicts
+    # The description is the target's API definition: the API cases ran (and passed).
+    api_cases = [case.id for case in load_catalogue() if "api" in case.requires and "wss" in case.schemes]
+    assert api_cases and all(verdicts[case, f"wss-localhost:{port}-websocket-test"] == "passed" for case in api_cases)
+    assert reprec.ret == pytest.ExitCode.OK
+
+
+ASYNCAPI = """\
+asyncapi: 3.0.0
+info: {{title: echo, version: 1.0.0}}
+servers:
+  local: {{host: "127.0.0.1:{port}", protocol: ws}}
+channels:
+  echo:
+    address: /websocket-test
+    bindings: {{ws: {{method: GET, bindingVersion: 0.1.0}}}}
+  orders:
+    address: /websocket-test/orders
+    bindings: {{ws: {{method: POST}}}}
+  events:
+    address: /events
+"""
+
+
+def test_an_asyncapi_3_file_gives_its_ws_channels_and_a_post_binding_is_a_warning(pytester):
+    from pytest_wsgateway.reference_server.api import load_api_definition
+
+    api = pytester.path / "server-api.yaml"
+    api.write_text('swagger: "2.0"\ninfo: {title: t, version: "1"}\nbasePath: /websocket-test\nschemes: [ws]\n'
+                   'paths: {/: {get: {}}, /orders: {get: {}}}\n')
+    with reference_server(ServerConfig(schemes=("ws",), api=load_api_definition(str(api)))) as server:
+        port = server.urls["ws"].rsplit(":", 1)[1].split("/")[0]
+        (pytester.path / "echo.yaml").write_text(ASYNCAPI.format(port=port))
+        result = pytester.runpytest_subprocess(*SUITE, "--gateway-targets=echo.yaml", "-k", "upgrade-status-101",
+                                               "-rw", timeout=120)
+        strict = pytester.runpytest_subprocess(*SUITE, "--gateway-targets=echo.yaml", "-k", "upgrade-status-101",
+                                               "-W", "error", timeout=120)
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK, out
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines([
+        f"wsgateway: 2 target(s): ws://127.0.0.1:{port}/websocket-test, ws://127.0.0.1:{port}/websocket-test/orders",
+        "*PytestConfigWarning: wsgateway: --gateway-targets echo.yaml: channel 'orders': the ws binding's method "
+        "is POST, but a WebSocket opening handshake is a GET (RFC 6455 §4.1); the description is wrong, the "
+        "target is tested with GET"])
+    assert "/events" not in out  # no ws binding: not a WebSocket channel
+    # Under -W error the warning is one usage-error line, not an INTERNALERROR.
+    assert strict.ret == pytest.ExitCode.USAGE_ERROR
+    assert strict.stderr.lines[0].startswith("ERROR: --gateway-targets echo.yaml: channel 'orders': the ws binding's")
+    assert "INTERNALERROR" not in strict.stdout.str() + strict.stderr.str()

@@ -108,3 +108,111 @@ def test_the_api_definition_is_read_relative_to_the_file(tmp_path):
     (tmp_path / "conf" / "apis" / "orders.yaml").write_bytes(DEFAULT_API_PATH.read_bytes())
     (target,) = load(tmp_path, "targets:\n  - {id: a, url: 'wss://h/websocket-test', api: apis/orders.yaml}\n")
     assert target.api is not None and target.api.declares("/websocket-test")
+
+
+# -- API descriptions (pytest_wsgateway.apitargets) -------------------------------------------------
+
+APIC = """\
+swagger: "2.0"
+info: {title: orders, x-ibm-name: orders, version: 1.0.0}
+host: gw.example.com/acme/sandbox
+basePath: /orders
+schemes: [https, wss]
+paths:
+  /: {get: {responses: {"101": {description: Switching Protocols}}}}
+  /live: {get: {responses: {"101": {description: Switching Protocols}}}}
+  /items/{id}: {get: {responses: {"101": {description: Switching Protocols}}}}
+"""
+ASYNCAPI3 = """\
+asyncapi: 3.0.0
+info: {title: quotes, version: 1.0.0}
+servers:
+  prod: {host: gw.example.com, pathname: /acme/prod, protocol: wss}
+  test: {host: "{env}.example.com:8080", protocol: ws, variables: {env: {default: test}}}
+  broker: {host: broker.example.com, protocol: mqtt}
+channels:
+  quotes:
+    address: /quotes
+    servers: [{$ref: '#/servers/prod'}]
+    bindings: {ws: {method: GET, bindingVersion: 0.1.0}}
+  orders:
+    address: /orders
+    bindings: {$ref: '#/components/channelBindings/post'}
+  news: {address: /news}
+  item: {address: '/items/{id}', bindings: {ws: {}}}
+components:
+  channelBindings:
+    post: {ws: {method: POST}}
+"""
+
+
+def _described(tmp_path, text, defaults=DEFAULTS):
+    warnings = []
+    targets = load(tmp_path, text, defaults=defaults, warn=warnings.append)
+    return {target.id: target.url for target in targets}, targets, warnings
+
+
+def test_an_api_connect_websocket_api_gives_one_wss_target_per_path_and_is_their_api_definition(tmp_path):
+    urls, targets, warnings = _described(tmp_path, APIC)
+    assert urls == {"wss-gw.example.com-acme-sandbox-orders": "wss://gw.example.com/acme/sandbox/orders",
+                    "wss-gw.example.com-acme-sandbox-orders-live": "wss://gw.example.com/acme/sandbox/orders/live"}
+    assert all(t.api is not None and t.api.declares(t.path) and t.api.schemes == ("https", "wss") for t in targets)
+    assert all(t.headers == DEFAULTS["headers"] for t in targets)  # the command line's defaults
+    assert warnings == [f"--gateway-targets {tmp_path}/conf/targets.yaml: path '/items/{{id}}' has parameters; "
+                        f"skipped (give its URL with --gateway-url)"]
+
+
+def test_an_asyncapi_3_description_gives_its_ws_channels_on_its_ws_servers(tmp_path):
+    urls, _, warnings = _described(tmp_path, ASYNCAPI3)
+    assert urls == {"wss-gw.example.com-acme-prod-quotes": "wss://gw.example.com/acme/prod/quotes",
+                    "wss-gw.example.com-acme-prod-orders": "wss://gw.example.com/acme/prod/orders",
+                    "ws-test.example.com:8080-orders": "ws://test.example.com:8080/orders"}
+    assert len(warnings) == 2
+    assert "channel 'orders': the ws binding's method is POST, but a WebSocket opening handshake is a GET" in warnings[0]
+    assert "channel 'item' (/items/{id}) has parameters; skipped" in warnings[1]
+
+
+def test_an_asyncapi_2_description_and_an_openapi_3_description(tmp_path):
+    urls, _, warnings = _described(tmp_path, """\
+asyncapi: 2.6.0
+info: {title: t, version: '1'}
+servers:
+  prod: {url: 'wss://gw.example.com/acme', protocol: wss}
+  plain: {url: 'gw.example.com:8080', protocol: ws}
+channels:
+  /orders: {bindings: {ws: {method: GET}}, subscribe: {message: {payload: {type: string}}}}
+  /quiet: {subscribe: {message: {payload: {type: string}}}}
+""")
+    assert set(urls.values()) == {"wss://gw.example.com/acme/orders", "ws://gw.example.com:8080/orders"}
+    assert not warnings
+    urls, _, _ = _described(tmp_path, """\
+openapi: 3.0.3
+info: {title: t, version: '1'}
+servers:
+  - {url: 'wss://{host}/v1', variables: {host: {default: gw.example.com}}}
+  - {url: 'https://gw.example.com/v1'}
+paths:
+  /stream: {get: {responses: {'101': {description: ok}}}}
+  /other:
+    servers: [{url: 'ws://edge.example.com:81/'}]
+    get: {responses: {'101': {description: ok}}}
+""")
+    assert set(urls.values()) == {"wss://gw.example.com/v1/stream", "ws://edge.example.com:81/other"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (APIC.replace("host: gw.example.com/acme/sandbox", "host: $(catalog.host)"),
+     "host '$(catalog.host)' is an API Connect variable: replace it with the catalog's host"),
+    (APIC.replace("[https, wss]", "[https]"), "schemes lists neither wss nor ws"),
+    (APIC.replace("host: gw.example.com/acme/sandbox\n", ""), "no host: give the gateway's host"),
+    (ASYNCAPI3.replace("protocol: wss", "protocol: mqtt").replace("protocol: ws,", "protocol: mqtt,"),
+     "this AsyncAPI 3 description declares no ws:// or wss:// endpoint"),
+    (ASYNCAPI3.replace("'#/components/channelBindings/post'", "'other.yaml#/x'"),
+     "$ref 'other.yaml#/x': only local references (#/...) are followed"),
+    ("openapi: 3.1.0\ninfo: {title: t, version: '1'}\nservers: [{url: 'wss://{h}/'}]\npaths: {/a: {}}\n",
+     "server variable 'h' in 'wss://{h}/' has no default"),
+])
+def test_an_unusable_description_is_one_line(tmp_path, text, message):
+    with pytest.raises(TargetError) as error:
+        load(tmp_path, text)
+    assert "\n" not in str(error.value) and message in str(error.value), str(error.value)
