@@ -134,6 +134,11 @@ def test_a_wrong_value_in_one_variable_makes_only_that_target_inconclusive(pytes
         monkeypatch.setenv(name, value)
     with three_gateways(pytester.path) as path:
         reprec = pytester.inline_run(*SUITE, f"--gateway-targets={path.name}")
+    reasons = {dict(r.user_properties).get("wsgateway_inconclusive") for r in reprec.getreports("pytest_runtest_logreport")
+               if r.failed and "wsgateway_inconclusive" in dict(r.user_properties)}
+    assert reasons and all(reason.endswith("the valid upgrade is refused too (401 Unauthorized) -- the gateway refuses "
+                                           "the credentials sent (Authorization): check their values")
+                           for reason in reasons), reasons
     verdicts = _verdicts(reprec)
     by_target = _by_target(verdicts)
     assert by_target["apic-orders"] == {"passed", "skipped"} and by_target["key-wss"] == {"passed", "skipped"}
