@@ -169,6 +169,19 @@ def test_file_targets_and_url_targets_combine_and_the_header_lines_name_each_tru
     assert CLIENT_ID not in out and TOKEN not in out and API_KEY not in out
 
 
+def test_under_xdist_every_worker_reads_the_same_targets(pytester, monkeypatch):
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    with three_gateways(pytester.path) as path:
+        result = pytester.runpytest_subprocess(*SUITE, f"--gateway-targets={path.name}", "-n", "2", "-k", "upgrade-",
+                                               timeout=180)
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.OK, out
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) >= 3 * 3 and not outcomes.get("failed") and not outcomes.get("inconclusive"), out
+    assert CLIENT_ID not in out and TOKEN not in out and API_KEY not in out
+
+
 # -- usage errors: one line, exit 4, never a secret -------------------------------------------------
 
 
