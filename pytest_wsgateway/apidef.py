@@ -44,26 +44,10 @@ MAX_BYTES = 1 << 20
 def load_api(path: str, option: str = "--gateway-api") -> ApiInfo:
     """Read ``path``; raise :class:`ApiDefinitionError` with one line when it is not usable.
 
-    YAML aliases (``*name``) are refused and the file is bounded (:data:`MAX_BYTES`): a handful
-    of nested aliases expand to billions of nodes (an "alias bomb") that exhaust memory.
+    YAML aliases (``*name``) are refused and the file is bounded (:data:`MAX_BYTES`): see
+    :func:`read_yaml`.
     """
-    import yaml  # deferred: the plugin module imports only pytest and the standard library
-
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise ApiDefinitionError(f"{option} {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise ApiDefinitionError(f"{option} {path}: larger than 1 MiB; not an API definition")
-    try:
-        document = yaml.load(data.decode("utf-8"), Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
-    except UnicodeDecodeError as exc:
-        raise ApiDefinitionError(f"{option} {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except _AliasRefused as exc:
-        raise ApiDefinitionError(f"{option} {path}: YAML aliases (*name) are not accepted ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise ApiDefinitionError(f"{option} {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    document = read_yaml(path, option, "an API definition")
     if not isinstance(document, dict) or str(document.get("swagger")) != "2.0":
         raise ApiDefinitionError(f"{option} {path}: not an OpenAPI 2.0 definition (expected swagger: \"2.0\")")
     paths = document.get("paths")
@@ -74,6 +58,35 @@ def load_api(path: str, option: str = "--gateway-api") -> ApiInfo:
         raise ApiDefinitionError(f"{option} {path}: schemes must be a list")
     return ApiInfo(path, tuple(str(s).lower() for s in schemes), str(document.get("basePath") or "/"),
                    tuple(str(p) for p in paths))
+
+
+def read_yaml(path: str, option: str, kind: str) -> object:
+    """The YAML document in ``path``, or :class:`ApiDefinitionError` with one line naming ``option`` and
+    ``path`` (``kind`` says what the file should be, e.g. "an API definition").
+
+    YAML aliases (``*name``) are refused and the file is bounded (:data:`MAX_BYTES`): a handful
+    of nested aliases expand to billions of nodes (an "alias bomb") that exhaust memory. Shared by
+    ``--gateway-api`` and ``--gateway-targets`` (:mod:`pytest_wsgateway.targetsfile`).
+    """
+    import yaml  # deferred: the plugin module imports only pytest and the standard library
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ApiDefinitionError(f"{option} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # e.g. a NUL byte in the path
+        raise ApiDefinitionError(f"{option} {path}: cannot read: {exc}") from None
+    if len(data) > MAX_BYTES:
+        raise ApiDefinitionError(f"{option} {path}: larger than 1 MiB; not {kind}")
+    try:
+        return yaml.load(data.decode("utf-8"), Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
+    except UnicodeDecodeError as exc:
+        raise ApiDefinitionError(f"{option} {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except _AliasRefused as exc:
+        raise ApiDefinitionError(f"{option} {path}: YAML aliases (*name) are not accepted ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise ApiDefinitionError(f"{option} {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
 class _AliasRefused(Exception):

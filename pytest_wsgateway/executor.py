@@ -78,7 +78,8 @@ class SerialExecutor:
             from .runner import CANARY, LIVENESS
 
             outcome = self._send(CANARY, target)
-            canary = verdicts.read_canary(outcome.exchange, outcome.connect_error)
+            canary = verdicts.read_canary(outcome.exchange, outcome.connect_error,
+                                          tuple(name for name, _ in target.headers))
             if canary.dead and outcome.connect_error is None:
                 # No answer to the upgrade: does the target answer anything? (It may hold only 101s.)
                 probe = self._send(LIVENESS, target)

@@ -27,6 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
 #: name, metavar (None for a flag), help, kind ("bool", "str" or "list")
 OPTIONS = (
     ("url", "URL", "a ws:// or wss:// URL to test (repeatable); without one, the embedded reference server", "list"),
+    ("targets", "FILE", "YAML file of targets, each with its own URL, headers (by ${VAR} reference), CA, "
+     "subprotocols, echo, origin, API definition and timeout; the other options are their defaults "
+     "(docs/targets.md)", "str"),
     ("ca", "PATH", "CA certificate file (PEM) that signs the gateway's certificate", "str"),
     ("insecure", None, "do not verify the gateway's TLS certificate or host name (like websocat --insecure)", "bool"),
     ("timeout", "SECONDS", "limit for each network step: connect, TLS, response head, each frame (default 5)", "str"),
@@ -131,6 +134,7 @@ class GatewayOptions(NamedTuple):
     retry_budget: str | None = None
     concurrency: str | None = None
     secret_params: tuple[str, ...] = ()
+    targets: str | None = None
     #: (option name, where its value came from) -- see :meth:`source`
     sources: tuple[tuple[str, str], ...] = ()
     #: where each of ``headers`` came from, in the same order (empty: the command line)
@@ -146,7 +150,7 @@ class GatewayOptions(NamedTuple):
     @property
     def validate_early(self) -> bool:
         """Whether options that need validating were given (then a bad one stops the run at once)."""
-        return bool(self.urls or self.ca or self.timeout or self.headers or self.api or self.subprotocols
+        return bool(self.urls or self.targets or self.ca or self.timeout or self.headers or self.api or self.subprotocols
                     or self.rate or self.retry_budget or self.concurrency)
 
 
@@ -194,6 +198,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         concurrency=values["concurrency"] or None,
         retry_budget=values["retry_budget"] or None,
         secret_params=tuple(values["secret_param"]),
+        targets=values["targets"] or None,
         sources=tuple((name, source) for name, (_, source) in given.items()),
         header_sources=tuple(source for _, source in headers),
     )

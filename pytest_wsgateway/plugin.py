@@ -30,8 +30,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{level}: {description}")
     given = config.stash[options.OPTIONS_KEY] = options.read_options(config)
     if given.validate_early:
-        options.settings(config)  # a bad value is one usage-error line, not a failure per test
-    if getattr(config.option, "debug", None) and (given.headers or given.urls):
+        found = options.settings(config)  # a bad value is one usage-error line, not a failure per test
+        for message in found.warnings:  # e.g. an AsyncAPI ws binding whose method is not GET
+            try:
+                config.issue_config_time_warning(pytest.PytestConfigWarning(f"wsgateway: {message}"), stacklevel=2)
+            except pytest.PytestConfigWarning:  # -W error: one usage-error line, not an INTERNALERROR
+                raise pytest.UsageError(message) from None
+    if getattr(config.option, "debug", None) and (given.headers or given.urls or given.targets):
         from .session import redact_debug_log
 
         redact_debug_log(config)
@@ -76,13 +81,13 @@ def pytest_make_collect_report(collector: pytest.Collector):
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """``wsgateway: pytest-wsgateway <version>``; with --gateway-url, the targets and (when one is
+    """``wsgateway: pytest-wsgateway <version>``; with --gateway-url or --gateway-targets, the targets and (when one is
     ``wss://``) how their certificates are checked. (``pytest -VV`` lists the plugin too.)"""
     from . import __version__
 
     lines = [f"wsgateway: pytest-wsgateway {__version__}"]
     given = config.stash.get(options.OPTIONS_KEY, None)
-    if given is not None and given.urls:
+    if given is not None and (given.urls or given.targets):
         from .session import target_lines
 
         lines += target_lines(config, given)

@@ -105,17 +105,25 @@ def redact_report(report: pytest.TestReport | pytest.CollectReport, redactor, re
 
 
 def target_lines(config: pytest.Config, given: options.GatewayOptions) -> list[str]:
-    """The header's lines about ``--gateway-url`` targets and how their certificates are checked."""
+    """The header's lines about ``--gateway-url`` / ``--gateway-targets`` targets and how their
+    certificates are checked (one line, or one per way when the targets of a file differ)."""
     settings = options.settings(config)
     urls = [settings.redactor().url(target.url) for target in settings.targets]
     lines = [f"wsgateway: {len(urls)} target(s): {', '.join(urls)}"]
-    if any(target.scheme == "wss" for target in settings.targets):
-        if given.insecure:
-            lines.append("wsgateway: TLS certificates NOT verified (--gateway-insecure)")
-        elif given.ca:
-            lines.append(f"wsgateway: TLS verified against {given.ca}")
-        else:
-            lines.append("wsgateway: TLS verified against the system trust store")
+    trusts: dict[str, list[str]] = {}
+    for target in settings.targets:
+        if target.scheme == "wss":
+            if target.insecure:
+                how = "TLS certificates NOT verified" + (" (--gateway-insecure)" if given.insecure else "")
+            elif target.ca_file:
+                how = f"TLS verified against {target.ca_file}"
+            else:
+                how = "TLS verified against the system trust store"
+            trusts.setdefault(how, []).append(target.id)
+    if len(trusts) == 1:
+        lines.append(f"wsgateway: {next(iter(trusts))}")
+    else:
+        lines += [f"wsgateway: {how}: {', '.join(ids)}" for how, ids in trusts.items()]
     return lines
 
 
@@ -177,7 +185,7 @@ def request_count(config: pytest.Config, items: list[pytest.Item]) -> list[str] 
     total = sum(per_target.values()) + len(per_target)
     lines = [f"wsgateway: this run sends about {total} handshake requests: {sum(per_target.values())} cases and one "
              f"canary (the valid upgrade) per target, plus retries after rate limits"]
-    if not given.urls:
+    if not (given.urls or given.targets):
         lines.insert(0, "wsgateway: target: the embedded reference server (ws:// and wss://, trusting its generated CA)")
     return lines
 

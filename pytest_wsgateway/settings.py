@@ -41,6 +41,9 @@ class Settings:
     retry_budget: float = 60.0
     #: Exchanges run at once per target (1: one after another).
     concurrency: int = 16
+    #: Problems found in the options that do not stop the run (e.g. an AsyncAPI ``ws`` binding
+    #: whose method is not GET); the plugin issues each as a configuration warning.
+    warnings: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:

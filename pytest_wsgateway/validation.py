@@ -53,10 +53,13 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
         api = load_api(options.api, source("api")) if options.api else None
         defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
                     "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params)}
-        if options.urls:
-            targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
-                                            option=source("url"), **defaults) for url in options.urls])
-        else:
+        targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
+                                        option=source("url"), **defaults) for url in options.urls])
+        warnings: list[str] = []
+        if options.targets:
+            targets += _file_targets(options, {**defaults, "ca_file": options.ca, "insecure": options.insecure,
+                                               "echo": options.echo}, {target.id for target in targets}, warnings)
+        if not targets:
             targets = [target.with_settings(**defaults) for target in EMBEDDED_TARGETS]
     except (TargetError, ApiDefinitionError) as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -64,7 +67,23 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
                     echo=options.echo, api=api, subprotocols=tuple(options.subprotocols),
                     known_failures=options.known_failures, write_baseline=options.write_baseline,
                     reports=options.reports, browser=options.browser, browser_path=options.browser_path,
-                    rate=rate, retry_budget=retry_budget, concurrency=concurrency)
+                    rate=rate, retry_budget=retry_budget, concurrency=concurrency, warnings=tuple(warnings))
+
+
+def _file_targets(options, defaults: dict, taken: set[str], warnings: list[str]) -> list:
+    """The ``--gateway-targets`` file's targets (:mod:`pytest_wsgateway.targetsfile`); an id that a
+    ``--gateway-url`` target has already is a usage error."""
+    from .targets import TargetError
+    from .targetsfile import load_targets
+
+    option = options.source("targets")
+    found = load_targets(options.targets, option, defaults=defaults, environ=os.environ, check_ca=_check_ca,
+                         warn=warnings.append)
+    clash = next((target.id for target in found if target.id in taken), None)
+    if clash is not None:
+        raise TargetError(f"{option} {options.targets}: target id {clash!r} is also the id of a --gateway-url "
+                          f"target (ids must be unique)")
+    return found
 
 
 def _count(text: str | None, flag: str, default: int) -> int:

@@ -78,8 +78,10 @@ class Canary:
 UPGRADED = Canary(True)
 
 
-def read_canary(exchange: Exchange | None, connect_error: ExchangeError | None = None) -> Canary:
-    """The canary's verdict from its exchange (or from the error that prevented one)."""
+def read_canary(exchange: Exchange | None, connect_error: ExchangeError | None = None,
+                sent: tuple[str, ...] = ()) -> Canary:
+    """The canary's verdict from its exchange (or from the error that prevented one). ``sent``: the
+    names of the target's own headers -- a 401/403 then says to check their values (never shown)."""
     if connect_error is not None:
         hint = UNREACHABLE.get(connect_error.kind, "")
         return Canary(False, None, f"the target cannot be reached: {connect_error}" + (f" -- {hint}" if hint else ""),
@@ -94,6 +96,8 @@ def read_canary(exchange: Exchange | None, connect_error: ExchangeError | None =
         return UPGRADED
     status = f"{response.status} {response.reason}".rstrip()
     hint = UNRELATED.get(response.status)
+    if sent and response.status in (401, 403):
+        hint = f"the gateway refuses the credentials sent ({', '.join(sent)}): check their values"
     reason = f"the valid upgrade is refused too ({status})" + (f" -- {hint}" if hint else "")
     return Canary(False, response.status, reason)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pytest_wsgateway"
 #: The sans-I/O modules: bytes in, findings out.
-PURE = ("handshake", "frames", "exchange", "checks", "cases", "targets", "apidef", "redact", "levels", "settings",
-        "verdicts")
+PURE = ("handshake", "frames", "exchange", "checks", "cases", "targets", "targetsfile", "apitargets", "apidef",
+        "redact", "levels", "settings", "verdicts")
 
 
 def test_pure_modules_import_and_judge_without_socket_or_ssl():
