@@ -363,6 +363,30 @@ def pong_answers_ping(request: Request, exchange: Exchange, context: Context, pa
                       _frames_text(exchange))
 
 
+@check("server_fragments_valid")
+def server_fragments_valid(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §5.4: a fragmented message is a first frame with FIN clear, continuations, and a
+    final continuation with FIN set; "The fragments of one message MUST NOT be interleaved between
+    the fragments of another message". The server's data frames must form such sequences (control
+    frames may stand between fragments); how the server splits or coalesces them is free."""
+    yield from _tunnel_ready(exchange, "frames")
+    if not _upgraded(exchange):
+        return
+    wrong, open_message = [], False
+    for index, frame in enumerate(exchange.frames, 1):
+        if frame.opcode >= wsframes.CLOSE:
+            continue
+        if frame.opcode == wsframes.CONTINUATION and not open_message:
+            wrong.append(f"frame {index}: a continuation frame with no message to continue")
+        elif frame.opcode != wsframes.CONTINUATION and open_message:
+            wrong.append(f"frame {index}: a new {frame.describe()} before the fragmented message ended")
+        open_message = not frame.fin
+    if wrong:
+        yield Finding("RFC 6455 §5.4: fragments form whole messages, one message at a time",
+                      "data frames: a first frame, continuation frames, the last with FIN",
+                      "; ".join(wrong[:3]) + f" ({_frames_text(exchange)})")
+
+
 @check("close_answered")
 def close_answered(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not previously send a Close
