@@ -396,6 +396,50 @@ def close_answered(request: Request, exchange: Exchange, context: Context) -> It
         yield Finding("RFC 6455 §5.5.1: a close frame answers the close frame", "close frame", _frames_text(exchange))
 
 
+#: RFC 6455 §7.4.1's codes an endpoint may send, and the IANA registry's additions (1012-1014).
+#: 1004 is reserved; 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close control
+#: frame by an endpoint"; 0-999 "are not used"; 1016-2999 are unassigned (§7.4.2: "reserved for
+#: definition by this protocol"). 3000-4999 are for libraries, frameworks and private use.
+SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def close_code_problem(payload: bytes) -> str | None:
+    """Why a close frame's body is not one an endpoint may send (RFC 6455 §5.5.1, §7.4), or None."""
+    if not payload:
+        return None  # §5.5.1: "The Close frame MAY contain a body"
+    if len(payload) == 1:
+        return "a 1-byte body (the status code takes 2 bytes)"
+    code = int.from_bytes(payload[:2], "big")
+    if code not in SENDABLE_CLOSE_CODES and not 3000 <= code <= 4999:
+        why = ("reserved: never sent on the wire" if code in (1005, 1006, 1015) else
+               "not used" if code < 1000 else "reserved" if code == 1004 else "unassigned")
+        return f"status code {code} ({why})"
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return f"status code {code} with a reason that is not UTF-8: {payload[2:42]!r}"
+    return None
+
+
+@check("close_code_valid")
+def close_code_valid(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close control
+    frame by an endpoint"; §7.4.2: 0-999 "are not used", 1000-2999 are defined by the protocol
+    (the IANA registry), 3000-4999 are registered or private; §5.5.1: a body starts with the 2-byte
+    code, and the reason after it is UTF-8. The server's close frames must carry such a code (any
+    one: "When sending a Close frame in response, the endpoint typically echos the status code it
+    received", typically, not must)."""
+    yield from _tunnel_ready(exchange, "the closing handshake")
+    if not _upgraded(exchange):
+        return
+    closes = [frame for frame in exchange.frames if frame.opcode == wsframes.CLOSE]
+    problems = [problem for frame in closes if (problem := close_code_problem(frame.payload))]
+    if problems:
+        yield Finding("RFC 6455 §7.4: the close frame carries a status code an endpoint may send",
+                      "no body, or 1000-1003, 1007-1014 or 3000-4999 (then a UTF-8 reason)",
+                      "close frame with " + "; ".join(problems))
+
+
 @check("server_closes_tcp")
 def server_closes_tcp(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 6455 §7.1.1: after the closing handshake the TCP connection "SHOULD be closed first by

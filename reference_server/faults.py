@@ -530,6 +530,14 @@ _PROFILES = (
         ping_ends_message=True,
     ),
     Fault(
+        "close-code-1005",
+        doc="Close frames carry 1005 on the wire: the code an API reports when a close frame had no status "
+            "(RFC 6455 §7.4.1: \"MUST NOT be set as a status code in a Close control frame by an endpoint\") "
+            "written back as if it had been received.",
+        seen="",
+        rewrite_frame=_rewrite_control(0x8, _close_code(1005)),
+    ),
+    Fault(
         "close-after-101",
         doc="The connection is closed right after the 101: the 101 is not a working tunnel.",
         seen="aiohttp#2973",

@@ -110,3 +110,15 @@ def test_only_the_last_pong_of_a_burst_fails_the_interop_case_not_the_must():
     assert not burst.passed and CASES["tunnel-pings-back-to-back"].level == "interop"
     assert "RFC 6455 §5.5.3" in burst.message() and "pong with payload b'burst-3'" in burst.message()
     assert run("tunnel-three-pings", lazy).passed  # one ping at a time: every one is answered
+
+
+def test_close_codes_the_wire_must_not_carry_fail_the_must_case_only():
+    for code, valid in ((b"\x03\xed", False), (b"\x03\xe8", True), (b"\x0f\xa1", True), (b"\x03", False)):
+        outcome = run("tunnel-close-4001-reason", endpoint(close_code=code))
+        assert outcome.passed is valid, outcome.message()
+        assert run("tunnel-close-4001-reason-tcp-closed", endpoint(close_code=code)).passed
+    failed = run("tunnel-close-1001", endpoint(close_code=b"\x03\xed"))
+    assert "status code 1005 (reserved: never sent on the wire)" in failed.message()
+    log: list[frames.Frame] = []
+    run("tunnel-close-4001-reason", endpoint(log=log))
+    assert log[-1].payload == b"\x0f\xa1pytest-wsgateway says goodbye" and log[-1].masked

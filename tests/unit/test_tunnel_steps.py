@@ -123,3 +123,40 @@ def test_fragments_check_needs_a_101():
                        response=parse_response_head(b"HTTP/1.1 400 Bad Request\r\n\r\n"))
     (finding,) = judge("server_fragments_valid", refused)
     assert finding.expected == "HTTP/1.1 101 Switching Protocols"
+
+
+# --- close_code_valid ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x03\xe8", b"\x03\xe9bye", b"\x0f\xa1", b"\x0b\xb8", b"\x13\x87",
+                                     b"\x03\xf6", b"\x03\xf3", b"\x03\xe8gr\xc3\xbc\xc3\x9fe"])
+def test_codes_an_endpoint_may_send_pass(payload):
+    exchange = upgraded(frames.Frame(frames.CLOSE, payload), closed_by_peer=True)
+    assert checks.close_code_problem(payload) is None
+    assert judge("close_code_valid", exchange) == []
+
+
+@pytest.mark.parametrize(("payload", "why"), [
+    (b"\x03\xed", "status code 1005 (reserved: never sent on the wire)"),
+    (b"\x03\xee", "status code 1006 (reserved: never sent on the wire)"),
+    (b"\x03\xf7", "status code 1015 (reserved: never sent on the wire)"),
+    (b"\x03", "a 1-byte body"),
+    (b"\x03\xf8", "status code 1016 (unassigned)"),
+    (b"\x03\xec", "status code 1004 (reserved)"),
+    (b"\x00\x00", "status code 0 (not used)"),
+    (b"\x03\xe7", "status code 999 (not used)"),
+    (b"\x0b\xb7", "status code 2999 (unassigned)"),
+    (b"\x13\x88", "status code 5000 (unassigned)"),
+    (b"\x05\xdf", "status code 1503 (unassigned)"),
+    (b"\x03\xe8\xff\xfe", "status code 1000 with a reason that is not UTF-8"),
+])
+def test_codes_an_endpoint_must_not_send_are_findings(payload, why):
+    exchange = upgraded(frames.Frame(frames.CLOSE, payload))
+    (finding,) = judge("close_code_valid", exchange)
+    assert finding.requirement.startswith("RFC 6455 §7.4")
+    assert why in finding.actual and finding.actual.startswith("close frame with ")
+
+
+def test_no_close_frame_is_close_answereds_business():
+    assert judge("close_code_valid", upgraded(frames.Frame(frames.PONG, b""))) == []
+    assert len(judge("close_answered", upgraded(frames.Frame(frames.PONG, b"")))) == 1
