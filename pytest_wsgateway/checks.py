@@ -440,6 +440,48 @@ def close_code_valid(request: Request, exchange: Exchange, context: Context) -> 
                       "close frame with " + "; ".join(problems))
 
 
+@check("invalid_text_fails_connection")
+def invalid_text_fails_connection(request: Request, exchange: Exchange, context: Context,
+                                  text_hex: str = "") -> Iterator[Finding]:
+    """RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds that the
+    byte stream is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket
+    Connection_" (§7.1.7: close the connection, after a Close frame where it can). The invalid
+    text must not come back, and the connection must end: a close frame or the TCP connection
+    closed. Whoever fails it may be the gateway or, through a relaying gateway, the backend."""
+    yield from _tunnel_ready(exchange, "a text message")
+    if not _upgraded(exchange):
+        return
+    payload = bytes.fromhex(text_hex)
+    echoed = any(m.opcode == wsframes.TEXT and m.payload == payload
+                 for m in wsframes.messages(exchange.frames, _deflate(exchange)))
+    closed = any(frame.opcode == wsframes.CLOSE for frame in exchange.frames) or exchange.closed_by_peer
+    if echoed or not closed:
+        yield Finding("RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection",
+                      "a close frame (1007) or the connection closed, the invalid text not delivered back",
+                      ("the invalid text came back as a text message; " if echoed else "the connection stayed open; ")
+                      + _frames_text(exchange))
+
+
+@check("close_code_is")
+def close_code_is(request: Request, exchange: Exchange, context: Context, code: int = 1000,
+                  why: str = "") -> Iterator[Finding]:
+    """The server's close frame carries status code ``code`` (RFC 6455 §7.4.1), e.g. 1007 after
+    invalid UTF-8: "1007 indicates that an endpoint is terminating the connection because it has
+    received data within a message that was not consistent with the type of the message (e.g.,
+    non-UTF-8 [RFC3629] data within a text message)"."""
+    yield from _tunnel_ready(exchange, "the closing handshake")
+    if not _upgraded(exchange):
+        return
+    closes = [frame for frame in exchange.frames if frame.opcode == wsframes.CLOSE]
+    codes = [int.from_bytes(frame.payload[:2], "big") for frame in closes if len(frame.payload) >= 2]
+    if code not in codes:
+        got = (f"close frame with status code {', '.join(map(str, codes))}" if codes else
+               "close frame without a status code" if closes else
+               "no close frame (the TCP connection was closed)" if exchange.closed_by_peer else "no close frame")
+        yield Finding(f"RFC 6455 §7.4.1: a close frame with {code}" + (f" ({why})" if why else ""),
+                      f"close frame with status code {code}", f"{got}; {_frames_text(exchange)}")
+
+
 @check("server_closes_tcp")
 def server_closes_tcp(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 6455 §7.1.1: after the closing handshake the TCP connection "SHOULD be closed first by

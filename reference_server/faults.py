@@ -530,12 +530,26 @@ _PROFILES = (
         ping_ends_message=True,
     ),
     Fault(
+        "close-code-1000",
+        doc="Every close frame the server sends carries 1000 (Normal Closure): a proxy that ends both sides "
+            "with its own close frame rewrites the endpoint's code (1007, 1009, 1011...) to 1000.",
+        seen="",
+        rewrite_frame=_rewrite_control(0x8, _close_code(1000)),
+    ),
+    Fault(
         "close-code-1005",
         doc="Close frames carry 1005 on the wire: the code an API reports when a close frame had no status "
             "(RFC 6455 §7.4.1: \"MUST NOT be set as a status code in a Close control frame by an endpoint\") "
             "written back as if it had been received.",
         seen="",
         rewrite_frame=_rewrite_control(0x8, _close_code(1005)),
+    ),
+    Fault(
+        "utf8-unchecked",
+        doc="Text messages are echoed without checking that they are UTF-8: invalid UTF-8 comes back instead "
+            "of failing the connection with 1007 (RFC 6455 §8.1).",
+        seen="",
+        utf8_unchecked=True,
     ),
     Fault(
         "close-after-101",

@@ -217,6 +217,7 @@ def test_frame_rewrites_change_only_their_control_frames():
     pong, close, text, eof = b"\x8a\x04ping", b"\x88\x05\x03\xefbad", b"\x81\x02hi", b""
     assert faults.get("empty-pong").outgoing([text, pong, close, eof]) == [text, b"\x8a\x00", close, eof]
     assert faults.get("close-code-1005").outgoing([close]) == [b"\x88\x05\x03\xedbad"]
+    assert faults.get("close-code-1000").outgoing([text, pong, close, eof]) == [text, pong, b"\x88\x05\x03\xe8bad", eof]
     assert faults.get("close-code-1005").outgoing([b"\x88\x00"]) == [b"\x88\x02\x03\xed"]  # no code: one is added
 
 

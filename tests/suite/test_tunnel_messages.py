@@ -23,10 +23,12 @@ def _frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
 
 
 def endpoint(*, split: int | None = None, last_pong_only: bool = False, close_code: bytes | None = None,
-             log: list | None = None):
+             log: list | None = None, on_invalid: str = "echo"):
     """A handler: a 101, then every complete message echoed (whole, or in ``split``-byte fragments),
     pings answered (only the last of those read together when ``last_pong_only``), a close answered
-    with ``close_code`` (default: the client's) and TCP closed. Received frames go to ``log``."""
+    with ``close_code`` (default: the client's) and TCP closed. Received frames go to ``log``. A text
+    message that is not UTF-8 is echoed (``on_invalid="echo"``), answered with close 1007 (``"1007"``)
+    or ends the connection without a close frame (``"drop"``)."""
 
     def handle(conn: socket.socket) -> None:
         with conn:
@@ -65,12 +67,24 @@ def endpoint(*, split: int | None = None, last_pong_only: bool = False, close_co
                         parts.append(frame.payload)
                         if frame.fin:
                             message, parts = b"".join(parts), []
+                            if opcode == frames.TEXT and on_invalid != "echo" and not _utf8(message):
+                                if on_invalid == "1007":
+                                    conn.sendall(_frame(frames.CLOSE, b"\x03\xefinvalid UTF-8"))
+                                return
                             chunks = [message[i:i + split] for i in range(0, len(message), split)] if split else [message]
                             for index, chunk in enumerate(chunks):
                                 conn.sendall(_frame(opcode if index == 0 else frames.CONTINUATION, chunk,
                                                     index == len(chunks) - 1))
 
     return handle
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def run(case_id: str, handler):
@@ -122,3 +136,20 @@ def test_close_codes_the_wire_must_not_carry_fail_the_must_case_only():
     log: list[frames.Frame] = []
     run("tunnel-close-4001-reason", endpoint(log=log))
     assert log[-1].payload == b"\x0f\xa1pytest-wsgateway says goodbye" and log[-1].masked
+
+
+def test_invalid_utf8_echoed_fails_the_must_dropped_fails_only_the_should():
+    for case_id in ("tunnel-invalid-utf8", "tunnel-invalid-utf8-fragments"):
+        echoed = run(case_id, endpoint())
+        assert not echoed.passed and "the invalid text came back as a text message" in echoed.message()
+        assert run(case_id, endpoint(on_invalid="drop")).passed
+        assert run(case_id, endpoint(on_invalid="1007")).passed
+        assert not run(f"{case_id}-close-1007", endpoint(on_invalid="drop")).passed
+        assert run(f"{case_id}-close-1007", endpoint(on_invalid="1007")).passed
+
+
+def test_valid_utf8_split_inside_characters_goes_out_byte_by_byte():
+    log: list[frames.Frame] = []
+    assert run("tunnel-utf8-split-across-fragments", endpoint(log=log, on_invalid="1007")).passed
+    data = [f.payload for f in log if f.opcode < frames.CLOSE]
+    assert data[:3] == [b"\xce", b"\xba", b"\xe2"] and b"".join(data) == "κ€𝄞".encode()

@@ -160,3 +160,37 @@ def test_codes_an_endpoint_must_not_send_are_findings(payload, why):
 def test_no_close_frame_is_close_answereds_business():
     assert judge("close_code_valid", upgraded(frames.Frame(frames.PONG, b""))) == []
     assert len(judge("close_answered", upgraded(frames.Frame(frames.PONG, b"")))) == 1
+
+
+# --- invalid UTF-8: invalid_text_fails_connection, close_code_is -------------------------------
+
+INVALID = "cebae1bdb9cf83cebcceb5eda080656469746564"
+
+
+def test_a_1007_close_or_a_dropped_connection_fails_the_connection_as_required():
+    closed = upgraded(frames.Frame(frames.PONG, b""), frames.Frame(frames.CLOSE, b"\x03\xefinvalid"))
+    assert judge("invalid_text_fails_connection", closed, text_hex=INVALID) == []
+    assert judge("close_code_is", closed, code=1007) == []
+    dropped = upgraded(frames.Frame(frames.PONG, b""), closed_by_peer=True)
+    assert judge("invalid_text_fails_connection", dropped, text_hex=INVALID) == []
+    (finding,) = judge("close_code_is", dropped, code=1007, why="invalid UTF-8")
+    assert finding.requirement == "RFC 6455 §7.4.1: a close frame with 1007 (invalid UTF-8)"
+    assert finding.actual.startswith("no close frame (the TCP connection was closed)")
+
+
+def test_invalid_text_echoed_or_ignored_is_a_finding():
+    echoed = upgraded(frames.Frame(frames.TEXT, bytes.fromhex(INVALID)[:5], fin=False),
+                      frames.Frame(frames.CONTINUATION, bytes.fromhex(INVALID)[5:]), closed_by_peer=True)
+    (finding,) = judge("invalid_text_fails_connection", echoed, text_hex=INVALID)
+    assert finding.requirement.startswith("RFC 6455 §8.1")
+    assert finding.actual.startswith("the invalid text came back as a text message")
+    ignored = upgraded(frames.Frame(frames.PONG, b""))
+    (finding,) = judge("invalid_text_fails_connection", ignored, text_hex=INVALID)
+    assert finding.actual.startswith("the connection stayed open")
+
+
+def test_another_close_code_is_named():
+    (finding,) = judge("close_code_is", upgraded(frames.Frame(frames.CLOSE, b"\x03\xe8")), code=1007)
+    assert finding.actual.startswith("close frame with status code 1000")
+    (finding,) = judge("close_code_is", upgraded(frames.Frame(frames.CLOSE, b"")), code=1007)
+    assert finding.actual.startswith("close frame without a status code")
