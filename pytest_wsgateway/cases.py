@@ -14,12 +14,15 @@ import functools
 import os
 from dataclasses import dataclass, field
 
+from . import frames as wsframes
+from .frames import Burst
 from .handshake import Headers, build_request, new_key
 from .levels import LEVELS
 _CASE_KEYS = {"id", "title", "level", "rfc", "quote", "request", "expect", "after", "schemes", "requires", "also"}
 _ALSO_KEYS = {"title", "level", "rfc", "quote", "expect"}
 _REQUEST_KEYS = {"method", "target", "version", "key", "remove", "set", "add", "header_case", "order", "body"}
-_AFTER_ACTIONS = {"ping", "close", "text", "binary", "deflate-text"}
+_AFTER_ACTIONS = {"ping", "close", "text", "binary", "deflate-text", "text-hex", "fragments", "pings"}
+_FRAGMENT_KEYS = {"text", "binary", "text-hex", "sizes", "ping", "ping_after"}
 REQUIREMENTS = {
     "echo": "the endpoint is not known to echo messages; opt in with --gateway-echo",
     "api": "no API definition given; pass --gateway-api FILE",
@@ -57,7 +60,9 @@ class Case:
     quote: str
     request: RequestSpec = field(default_factory=RequestSpec)
     expect: tuple[tuple[str, dict], ...] = ()
-    after: tuple[tuple[str, bytes], ...] = ()
+    #: ``(action, payload)``: ``ping``, ``close``, ``text``, ``binary``, ``deflate-text`` with bytes;
+    #: ``fragments`` and ``pings`` with a :class:`~pytest_wsgateway.frames.Burst` (sent back to back).
+    after: tuple[tuple[str, bytes | Burst], ...] = ()
     schemes: tuple[str, ...] = ("ws", "wss")
     requires: tuple[str, ...] = ()
     source: str = ""
@@ -151,15 +156,7 @@ def _parse_case(entry: object, source: str) -> Case:
         if name not in CHECKS:
             raise CatalogueError(f"{where}: unknown check {name!r} (known: {', '.join(sorted(CHECKS))})")
         expect.append((name, {k: tuple(v) if isinstance(v, list) else v for k, v in (params or {}).items()}))
-    after = []
-    for step in entry.get("after") or ():
-        ((action, value),) = step.items()
-        if action not in _AFTER_ACTIONS:
-            raise CatalogueError(f"{where}: unknown after-101 step {action!r}")
-        payload = bytes.fromhex(value) if action == "binary" else str(value if value is not None else "").encode()
-        if action == "close":
-            payload = int(value or 1000).to_bytes(2, "big")
-        after.append((action, payload))
+    after = [_parse_step(step, where) for step in entry.get("after") or ()]
     for requirement in entry.get("requires") or ():
         if requirement not in REQUIREMENTS:
             raise CatalogueError(f"{where}: unknown requirement {requirement!r}")
@@ -176,6 +173,69 @@ def _parse_case(entry: object, source: str) -> Case:
         requires=tuple(entry.get("requires") or ()),
         source=source,
     )
+
+
+def _parse_step(step: object, where: str) -> tuple[str, bytes | Burst]:
+    """One after-101 step: ``{action: value}`` -> ``(action, payload)`` for the transport.
+
+    ``{text: str}``, ``{binary: hex}``, ``{text-hex: hex}`` (a text frame with these exact bytes,
+    e.g. invalid UTF-8), ``{ping: str}``, ``{close: code}`` or ``{close: {code: 4001, reason: str}}``,
+    ``{deflate-text: str}``; ``{fragments: {text|binary|text-hex: ..., sizes: [1, 1, 3], ping: str,
+    ping_after: 1}}`` (a message in fragments, the last one the rest, a ping among them) and
+    ``{pings: [a, b, c]}`` (pings back to back) become a :class:`~pytest_wsgateway.frames.Burst`.
+    """
+    if not isinstance(step, dict) or len(step) != 1:
+        raise CatalogueError(f"{where}: an after-101 step is one {{action: value}} mapping, not {step!r:.60}")
+    ((action, value),) = step.items()
+    if action not in _AFTER_ACTIONS:
+        raise CatalogueError(f"{where}: unknown after-101 step {action!r}")
+    try:
+        if action == "close":
+            spec = value if isinstance(value, dict) else {"code": value}
+            if set(spec) - {"code", "reason"}:
+                raise ValueError(f"close takes code and reason, not {sorted(set(spec) - {'code', 'reason'})}")
+            return "close", wsframes.close_payload(int(spec.get("code") or 1000), str(spec.get("reason") or ""))
+        if action == "pings":
+            if not isinstance(value, list) or not value:
+                raise ValueError("pings takes a list of payloads")
+            burst = wsframes.Burst(tuple((wsframes.PING, str(item).encode(), True) for item in value))
+        elif action == "fragments":
+            burst = _fragments(value)
+        else:
+            burst = None
+        if burst is not None:
+            _control_payloads_fit(burst.pings)
+            return action, burst
+        if action in ("binary", "text-hex"):
+            return ("text" if action == "text-hex" else action), bytes.fromhex(str(value))
+        payload = str(value if value is not None else "").encode()
+        if action == "ping":
+            _control_payloads_fit((payload,))
+        return action, payload
+    except (TypeError, ValueError) as exc:
+        raise CatalogueError(f"{where}: after-101 step {action!r}: {exc}") from None
+
+
+def _control_payloads_fit(payloads: tuple[bytes, ...]) -> None:
+    """RFC 6455 §5.5: "All control frames MUST have a payload length of 125 bytes or less"."""
+    for payload in payloads:
+        if len(payload) > 125:
+            raise ValueError(f"a ping carries at most 125 bytes (RFC 6455 §5.5), not {len(payload)}")
+
+
+def _fragments(spec: object) -> Burst:
+    if not isinstance(spec, dict) or set(spec) - _FRAGMENT_KEYS:
+        raise ValueError(f"fragments takes {', '.join(sorted(_FRAGMENT_KEYS))}")
+    kinds = [kind for kind in ("text", "binary", "text-hex") if kind in spec]
+    if len(kinds) != 1 or not isinstance(spec.get("sizes"), list):
+        raise ValueError("fragments needs exactly one of text, binary, text-hex, and a sizes list")
+    (kind,) = kinds
+    payload = str(spec[kind]).encode() if kind == "text" else bytes.fromhex(str(spec[kind]))
+    opcode = wsframes.BINARY if kind == "binary" else wsframes.TEXT
+    ping = spec.get("ping")
+    return wsframes.fragmented(opcode, payload, tuple(int(size) for size in spec["sizes"]),
+                               ping=None if ping is None else str(ping).encode(),
+                               ping_after=int(spec.get("ping_after", 1)))
 
 
 def _parse_request(spec: dict, where: str) -> RequestSpec:

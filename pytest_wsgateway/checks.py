@@ -363,6 +363,30 @@ def pong_answers_ping(request: Request, exchange: Exchange, context: Context, pa
                       _frames_text(exchange))
 
 
+@check("server_fragments_valid")
+def server_fragments_valid(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §5.4: a fragmented message is a first frame with FIN clear, continuations, and a
+    final continuation with FIN set; "The fragments of one message MUST NOT be interleaved between
+    the fragments of another message". The server's data frames must form such sequences (control
+    frames may stand between fragments); how the server splits or coalesces them is free."""
+    yield from _tunnel_ready(exchange, "frames")
+    if not _upgraded(exchange):
+        return
+    wrong, open_message = [], False
+    for index, frame in enumerate(exchange.frames, 1):
+        if frame.opcode >= wsframes.CLOSE:
+            continue
+        if frame.opcode == wsframes.CONTINUATION and not open_message:
+            wrong.append(f"frame {index}: a continuation frame with no message to continue")
+        elif frame.opcode != wsframes.CONTINUATION and open_message:
+            wrong.append(f"frame {index}: a new {frame.describe()} before the fragmented message ended")
+        open_message = not frame.fin
+    if wrong:
+        yield Finding("RFC 6455 §5.4: fragments form whole messages, one message at a time",
+                      "data frames: a first frame, continuation frames, the last with FIN",
+                      "; ".join(wrong[:3]) + f" ({_frames_text(exchange)})")
+
+
 @check("close_answered")
 def close_answered(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not previously send a Close
@@ -370,6 +394,92 @@ def close_answered(request: Request, exchange: Exchange, context: Context) -> It
     yield from _tunnel_ready(exchange, "the closing handshake")
     if _upgraded(exchange) and not any(frame.opcode == wsframes.CLOSE for frame in exchange.frames):
         yield Finding("RFC 6455 §5.5.1: a close frame answers the close frame", "close frame", _frames_text(exchange))
+
+
+#: RFC 6455 §7.4.1's codes an endpoint may send, and the IANA registry's additions (1012-1014).
+#: 1004 is reserved; 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close control
+#: frame by an endpoint"; 0-999 "are not used"; 1016-2999 are unassigned (§7.4.2: "reserved for
+#: definition by this protocol"). 3000-4999 are for libraries, frameworks and private use.
+SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def close_code_problem(payload: bytes) -> str | None:
+    """Why a close frame's body is not one an endpoint may send (RFC 6455 §5.5.1, §7.4), or None."""
+    if not payload:
+        return None  # §5.5.1: "The Close frame MAY contain a body"
+    if len(payload) == 1:
+        return "a 1-byte body (the status code takes 2 bytes)"
+    code = int.from_bytes(payload[:2], "big")
+    if code not in SENDABLE_CLOSE_CODES and not 3000 <= code <= 4999:
+        why = ("reserved: never sent on the wire" if code in (1005, 1006, 1015) else
+               "not used" if code < 1000 else "reserved" if code == 1004 else "unassigned")
+        return f"status code {code} ({why})"
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return f"status code {code} with a reason that is not UTF-8: {payload[2:42]!r}"
+    return None
+
+
+@check("close_code_valid")
+def close_code_valid(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close control
+    frame by an endpoint"; §7.4.2: 0-999 "are not used", 1000-2999 are defined by the protocol
+    (the IANA registry), 3000-4999 are registered or private; §5.5.1: a body starts with the 2-byte
+    code, and the reason after it is UTF-8. The server's close frames must carry such a code (any
+    one: "When sending a Close frame in response, the endpoint typically echos the status code it
+    received", typically, not must)."""
+    yield from _tunnel_ready(exchange, "the closing handshake")
+    if not _upgraded(exchange):
+        return
+    closes = [frame for frame in exchange.frames if frame.opcode == wsframes.CLOSE]
+    problems = [problem for frame in closes if (problem := close_code_problem(frame.payload))]
+    if problems:
+        yield Finding("RFC 6455 §7.4: the close frame carries a status code an endpoint may send",
+                      "no body, or 1000-1003, 1007-1014 or 3000-4999 (then a UTF-8 reason)",
+                      "close frame with " + "; ".join(problems))
+
+
+@check("invalid_text_fails_connection")
+def invalid_text_fails_connection(request: Request, exchange: Exchange, context: Context,
+                                  text_hex: str = "") -> Iterator[Finding]:
+    """RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds that the
+    byte stream is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket
+    Connection_" (§7.1.7: close the connection, after a Close frame where it can). The invalid
+    text must not come back, and the connection must end: a close frame or the TCP connection
+    closed. Whoever fails it may be the gateway or, through a relaying gateway, the backend."""
+    yield from _tunnel_ready(exchange, "a text message")
+    if not _upgraded(exchange):
+        return
+    payload = bytes.fromhex(text_hex)
+    echoed = any(m.opcode == wsframes.TEXT and m.payload == payload
+                 for m in wsframes.messages(exchange.frames, _deflate(exchange)))
+    closed = any(frame.opcode == wsframes.CLOSE for frame in exchange.frames) or exchange.closed_by_peer
+    if echoed or not closed:
+        yield Finding("RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection",
+                      "a close frame (1007) or the connection closed, the invalid text not delivered back",
+                      ("the invalid text came back as a text message; " if echoed else "the connection stayed open; ")
+                      + _frames_text(exchange))
+
+
+@check("close_code_is")
+def close_code_is(request: Request, exchange: Exchange, context: Context, code: int = 1000,
+                  why: str = "") -> Iterator[Finding]:
+    """The server's close frame carries status code ``code`` (RFC 6455 §7.4.1), e.g. 1007 after
+    invalid UTF-8: "1007 indicates that an endpoint is terminating the connection because it has
+    received data within a message that was not consistent with the type of the message (e.g.,
+    non-UTF-8 [RFC3629] data within a text message)"."""
+    yield from _tunnel_ready(exchange, "the closing handshake")
+    if not _upgraded(exchange):
+        return
+    closes = [frame for frame in exchange.frames if frame.opcode == wsframes.CLOSE]
+    codes = [int.from_bytes(frame.payload[:2], "big") for frame in closes if len(frame.payload) >= 2]
+    if code not in codes:
+        got = (f"close frame with status code {', '.join(map(str, codes))}" if codes else
+               "close frame without a status code" if closes else
+               "no close frame (the TCP connection was closed)" if exchange.closed_by_peer else "no close frame")
+        yield Finding(f"RFC 6455 §7.4.1: a close frame with {code}" + (f" ({why})" if why else ""),
+                      f"close frame with status code {code}", f"{got}; {_frames_text(exchange)}")
 
 
 @check("server_closes_tcp")

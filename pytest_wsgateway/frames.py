@@ -50,6 +50,57 @@ def encode(opcode: int, payload: bytes = b"", *, fin: bool = True, mask_key: byt
     return head + key + _mask(payload, key)
 
 
+@dataclass(frozen=True)
+class Burst:
+    """Frames one after-101 step sends back to back: ``(opcode, payload, fin)`` each, every one masked.
+
+    A fragmented message (RFC 6455 §5.4), a ping between its fragments, pings in a row. The step
+    is answered once each ping has its pong and the data frames' message has come back (in any
+    fragmentation: "an intermediary MAY coalesce and/or split frames", §5.4).
+    """
+
+    frames: tuple[tuple[int, bytes, bool], ...]
+
+    @property
+    def message(self) -> tuple[int, bytes] | None:
+        """The data message the burst carries (the first fragment's opcode, all payloads), or None."""
+        data = [(opcode, payload) for opcode, payload, _ in self.frames if opcode < CLOSE]
+        if not data:
+            return None
+        return data[0][0], b"".join(payload for _, payload in data)
+
+    @property
+    def pings(self) -> tuple[bytes, ...]:
+        return tuple(payload for opcode, payload, _ in self.frames if opcode == PING)
+
+    def described(self) -> list[str]:
+        """Each frame as the transcript shows what the client sent."""
+        return [Frame(opcode, payload, fin).describe() for opcode, payload, fin in self.frames]
+
+
+def fragmented(opcode: int, payload: bytes, sizes: tuple[int, ...], *, ping: bytes | None = None,
+               ping_after: int = 1) -> Burst:
+    """``payload`` as a message in fragments: the first ones of ``sizes`` bytes, the last one the
+    rest (RFC 6455 §5.4: the first frame has ``opcode``, the others are continuations, only the
+    last has FIN); a ``ping`` goes after the first ``ping_after`` fragments (§5.4: "Control frames
+    ... MAY be injected in the middle of a fragmented message")."""
+    if any(size < 0 for size in sizes) or sum(sizes) > len(payload):
+        raise ValueError(f"fragment sizes {list(sizes)} do not fit a {len(payload)}-byte message")
+    parts, offset = [], 0
+    for size in sizes:
+        parts.append(payload[offset : offset + size])
+        offset += size
+    parts.append(payload[offset:])
+    frames: list[tuple[int, bytes, bool]] = []
+    for index, part in enumerate(parts):
+        if ping is not None and index == ping_after:
+            frames.append((PING, ping, True))
+        frames.append((opcode if index == 0 else CONTINUATION, part, index == len(parts) - 1))
+    if ping is not None and ping_after >= len(parts):
+        frames.append((PING, ping, True))
+    return Burst(tuple(frames))
+
+
 def close_payload(code: int, reason: str = "") -> bytes:
     return struct.pack("!H", code) + reason.encode("utf-8")
 

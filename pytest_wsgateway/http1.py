@@ -170,7 +170,7 @@ def exchange(
     request: bytes,
     *,
     timeout: float = 5.0,
-    steps: tuple[tuple[str, bytes], ...] = (),
+    steps: tuple[tuple[str, bytes | wsframes.Burst], ...] = (),
     context: ssl.SSLContext | None = None,
 ) -> Exchange:
     """Send ``request`` to ``target``, read the response head, then run ``steps`` after a 101.
@@ -181,6 +181,8 @@ def exchange(
     ``("text", data)``, ``("binary", data)`` and ``("deflate-text", data)`` (compressed when the 101
     accepted permessage-deflate, RFC 7692); each sends one masked frame and reads until its answer
     (a pong with the same payload, the same message back), a Close frame, EOF or the deadline.
+    ``("fragments", burst)`` and ``("pings", burst)`` send a :class:`~pytest_wsgateway.frames.Burst`
+    frame after frame, then read until every ping has its pong and its message came back.
     Server pings met on the way are answered (RFC 6455 §5.5.2); unsolicited frames are kept.
     """
     sock = connect(target, timeout, context)
@@ -257,6 +259,14 @@ _OPCODES = {"ping": wsframes.PING, "close": wsframes.CLOSE, "text": wsframes.TEX
             "deflate-text": wsframes.TEXT}
 
 
+#: Steps whose payload is a :class:`~pytest_wsgateway.frames.Burst` (told by name, not by class: a
+#: catalogue loaded before a module reload still runs).
+_BURSTS = frozenset({"fragments", "pings"})
+#: How a wait names its step in messages ("no answer to the text frame within 5 s").
+_STEP_NAMES = {"ping": "ping frame", "close": "close frame", "text": "text frame", "binary": "binary frame",
+               "deflate-text": "text frame", "fragments": "fragmented message", "pings": "pings"}
+
+
 class _Tunnel:
     """The after-101 steps on one connection: send, then read until the step is answered."""
 
@@ -268,7 +278,7 @@ class _Tunnel:
         self.frame_count = 0
         self.answered_pings = 0
 
-    def run(self, steps: tuple[tuple[str, bytes], ...]) -> None:
+    def run(self, steps: tuple[tuple[str, bytes | wsframes.Burst], ...]) -> None:
         result = self.result
         if not self._take(result.early, "the bytes after the 101 are not frames"):
             return
@@ -321,18 +331,27 @@ class _Tunnel:
         self.result.sent.append(described)
         return True
 
-    def _send(self, action: str, payload: bytes) -> bool:
+    def _send(self, action: str, payload: bytes | wsframes.Burst) -> bool:
+        if action in _BURSTS:  # fragments, pings in a row: one frame after the other
+            return all(self._write(wsframes.encode(opcode, data, fin=fin), described)
+                       for (opcode, data, fin), described in zip(payload.frames, payload.described()))
         if action == "deflate-text" and self.deflate is not None:
             frame = wsframes.encode_message(wsframes.TEXT, wsframes.compress(payload, self.deflate), compressed=True)
             return self._write(frame, f"compressed text frame ({len(payload)} bytes before compression)")
         kind = "text" if action == "deflate-text" else action
         return self._write(wsframes.encode(_OPCODES[action], payload), f"{kind} frame ({len(payload)} bytes)")
 
-    def _answered(self, action: str, payload: bytes) -> bool:
+    def _answered(self, action: str, payload: bytes | wsframes.Burst) -> bool:
         """Whether the frames so far answer the step: a Close ends every wait."""
         frames = self.result.frames
         if self._closed():
             return True
+        if action in _BURSTS:
+            pongs = [f.payload for f in frames if f.opcode == wsframes.PONG]
+            if any(pongs.count(ping) < payload.pings.count(ping) for ping in set(payload.pings)):
+                return False
+            return payload.message is None or payload.message in [
+                (m.opcode, m.payload) for m in wsframes.messages(frames, self.deflate)]
         if action == "ping":
             return any(f.opcode == wsframes.PONG and f.payload == payload for f in frames)
         if action in ("text", "binary", "deflate-text"):
@@ -341,34 +360,34 @@ class _Tunnel:
                        for m in wsframes.messages(frames, self.deflate))
         return False
 
-    def _wait(self, action: str, payload: bytes) -> bool:
-        result, name = self.result, "text" if action == "deflate-text" else action
+    def _wait(self, action: str, payload: bytes | wsframes.Burst) -> bool:
+        result, name = self.result, _STEP_NAMES.get(action, action)
         deadline = time.monotonic() + self.timeout
         started, counted = self.received, self.frame_count
         while not self._answered(action, payload):
             try:
                 data = self.reader.recv(deadline)
             except TimeoutError:
-                result.frame_error = ExchangeError("timeout", f"no answer to the {name} frame within {self.timeout:g} s")
+                result.frame_error = ExchangeError("timeout", f"no answer to the {name} within {self.timeout:g} s")
                 return False
             except OSError as exc:
-                result.frame_error = _os_error(exc, f"reading after the {name} frame failed: ")
+                result.frame_error = _os_error(exc, f"reading after the {name} failed: ")
                 return False
             if not data:
                 result.closed_by_peer = True
                 result.frame_error = ExchangeError(
-                    "closed", f"the target closed the connection without answering the {name} frame")
+                    "closed", f"the target closed the connection without answering the {name}")
                 return False
-            if not self._take(data, f"the answer to the {name} frame is not a valid frame"):
+            if not self._take(data, f"the answer to the {name} is not a valid frame"):
                 return False
             if self.received - started > MAX_TUNNEL_BYTES and not self._answered(action, payload):
                 result.frame_error = ExchangeError("oversized", (
-                    f"more than {MAX_TUNNEL_BYTES} bytes after the 101 without an answer to the {name} frame"
+                    f"more than {MAX_TUNNEL_BYTES} bytes after the 101 without an answer to the {name}"
                 ))
                 return False
             if self.frame_count - counted > MAX_TUNNEL_FRAMES and not self._answered(action, payload):
                 result.frame_error = ExchangeError("oversized", (
-                    f"more than {MAX_TUNNEL_FRAMES:,} frames after the 101 without an answer to the {name} frame"
+                    f"more than {MAX_TUNNEL_FRAMES:,} frames after the 101 without an answer to the {name}"
                 ))
                 return False
         return True
@@ -399,6 +418,6 @@ class Http1Transport:
 
     name = "http/1.1"
 
-    def exchange(self, target: Target, request: bytes, *, steps: tuple[tuple[str, bytes], ...] = (),
+    def exchange(self, target: Target, request: bytes, *, steps: tuple[tuple[str, bytes | wsframes.Burst], ...] = (),
                  timeout: float = 5.0) -> Exchange:
         return exchange(target, request, timeout=timeout, steps=steps)

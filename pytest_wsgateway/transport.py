@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from .exchange import Exchange
+    from .frames import Burst
     from .targets import Target
 
-Steps = tuple[tuple[str, bytes], ...]
+#: ``(action, payload)``: bytes for ``ping``, ``close``, ``text``, ``binary``, ``deflate-text``; a
+#: :class:`~pytest_wsgateway.frames.Burst` (frames sent back to back) for ``fragments`` and ``pings``.
+Steps = tuple[tuple[str, "bytes | Burst"], ...]
 
 
 class Transport(Protocol):
@@ -32,7 +35,8 @@ class Transport(Protocol):
 
     def exchange(self, target: Target, request: bytes, *, steps: Steps = (), timeout: float = 5.0) -> Exchange:
         """Send ``request``, read the answer, run ``steps`` after a 101 (``("ping", payload)``,
-        ``("close", code)``, ``("text", data)``, ``("binary", data)``)."""
+        ``("close", code)``, ``("text", data)``, ``("binary", data)``, ``("fragments", burst)``,
+        ``("pings", burst)``)."""
         ...
 
 

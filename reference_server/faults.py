@@ -24,6 +24,9 @@ runs the strict code unchanged through the same seams; it is not one of the :dat
   server's only response-rewrite seam (tests build a :class:`Fault` with just ``respond`` to
   change responses their own way).
 * ``delay_101``, ``close_after_101``, ``drop_opcodes`` -- timing and the frames after the 101.
+* ``rewrite_frame`` -- rewrites one outgoing frame after the 101 (a pong's payload, a close code).
+* ``ping_ends_message``, ``utf8_unchecked`` -- how the echo handles a ping between fragments and
+  invalid UTF-8 in a text message.
 
 (PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
@@ -77,6 +80,13 @@ class Fault:
     delay_101: float = 0.0
     close_after_101: bool = False
     drop_opcodes: frozenset[int] = frozenset()
+    #: One serialized server frame -> the frame to write instead (see :func:`_rewrite_control`).
+    rewrite_frame: Callable[[bytes], bytes] | None = None
+    #: A ping between fragments ends the message: the fragments so far are echoed as a whole
+    #: message, the ones after the ping are relayed as continuation frames of no message.
+    ping_ends_message: bool = False
+    #: Text messages are echoed without checking that they are UTF-8.
+    utf8_unchecked: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.ignores) - set(RULES)
@@ -134,9 +144,11 @@ class Fault:
 
     def outgoing(self, chunks: Sequence[bytes]) -> Sequence[bytes]:
         """Frames to write after the 101 (each chunk is one serialized frame, or the EOF marker)."""
-        if not self.drop_opcodes:
+        if not self.drop_opcodes and self.rewrite_frame is None:
             return chunks
-        return [c for c in chunks if not (c and c[0] & 0x0F in self.drop_opcodes)]
+        kept = [c for c in chunks if not (c and c[0] & 0x0F in self.drop_opcodes)]
+        rewrite = self.rewrite_frame
+        return kept if rewrite is None else [rewrite(c) if c else c for c in kept]
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -306,6 +318,24 @@ def _connection_exactly_upgrade(request: Request) -> str | None:
     if len(values) != 1 or values[0].strip().lower() != "upgrade":
         return "Connection must be 'Upgrade'."
     return None
+
+
+def _rewrite_control(opcode: int, change: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    """A ``rewrite_frame`` that replaces the payload of the server's ``opcode`` control frames
+    (unmasked, at most 125 bytes: RFC 6455 §5.5) with ``change(payload)``; other frames pass."""
+
+    def rewrite(frame: bytes) -> bytes:
+        if len(frame) < 2 or frame[0] & 0x0F != opcode or frame[1] & 0x80 or frame[1] & 0x7F > 125:
+            return frame
+        payload = change(frame[2 : 2 + (frame[1] & 0x7F)])
+        return bytes([frame[0], len(payload)]) + payload + frame[2 + (frame[1] & 0x7F) :]
+
+    return rewrite
+
+
+def _close_code(code: int) -> Callable[[bytes], bytes]:
+    """A close payload with its status code replaced by ``code`` (the reason kept)."""
+    return lambda payload: code.to_bytes(2, "big") + payload[2:]
 
 
 # -- the registry -------------------------------------------------------------------------------
@@ -483,6 +513,43 @@ _PROFILES = (
         doc="A close frame is not answered with a close frame; the server just closes TCP.",
         seen="",
         drop_opcodes=frozenset({0x8}),
+    ),
+    Fault(
+        "empty-pong",
+        doc="Pings are answered with an empty pong, whatever their payload: the pong is built fresh instead "
+            "of carrying the ping's Application data (RFC 6455 §5.5.3).",
+        seen="",
+        rewrite_frame=_rewrite_control(0xA, lambda payload: b""),
+    ),
+    Fault(
+        "ping-ends-message",
+        doc="A ping between the fragments of a message ends the message: the fragments before it are echoed "
+            "as a whole message, the ones after it are relayed as continuation frames of no message. A relay "
+            "that resets its per-message state on every control frame.",
+        seen="",
+        ping_ends_message=True,
+    ),
+    Fault(
+        "close-code-1000",
+        doc="Every close frame the server sends carries 1000 (Normal Closure): a proxy that ends both sides "
+            "with its own close frame rewrites the endpoint's code (1007, 1009, 1011...) to 1000.",
+        seen="",
+        rewrite_frame=_rewrite_control(0x8, _close_code(1000)),
+    ),
+    Fault(
+        "close-code-1005",
+        doc="Close frames carry 1005 on the wire: the code an API reports when a close frame had no status "
+            "(RFC 6455 §7.4.1: \"MUST NOT be set as a status code in a Close control frame by an endpoint\") "
+            "written back as if it had been received.",
+        seen="",
+        rewrite_frame=_rewrite_control(0x8, _close_code(1005)),
+    ),
+    Fault(
+        "utf8-unchecked",
+        doc="Text messages are echoed without checking that they are UTF-8: invalid UTF-8 comes back instead "
+            "of failing the connection with 1007 (RFC 6455 §8.1).",
+        seen="",
+        utf8_unchecked=True,
     ),
     Fault(
         "close-after-101",

@@ -44,7 +44,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from websockets.frames import CloseCode, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import SEND_EOF, Protocol, Side, State
 
 from .api import WEBSOCKET_SCHEMES, ApiDefinition, default_api
@@ -465,7 +465,7 @@ class ReferenceServer:
         )
         protocol.extensions = list(accept.extensions)
         protocol.subprotocol = accept.subprotocol
-        echo = _Echo(protocol)
+        echo = _Echo(protocol, self._fault)
 
         try:
             await self._websocket_loop(reader, writer, protocol, echo, leftover)
@@ -534,18 +534,29 @@ class ReferenceServer:
 class _Echo:
     """Reassemble data frames into messages and echo each complete message."""
 
-    def __init__(self, protocol: Protocol) -> None:
+    def __init__(self, protocol: Protocol, fault: Fault) -> None:
         self.protocol = protocol
+        self.fault = fault
         self.opcode: Opcode | None = None
         self.parts: list[bytes] = []
+        self.relaying = False  # ping-ends-message: continuations after the ping go out as they come
 
     def process(self, events: list[Any]) -> None:
         for frame in events:
             opcode = frame.opcode
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                self.opcode, self.parts = opcode, [bytes(frame.data)]
+                self.opcode, self.parts, self.relaying = opcode, [bytes(frame.data)], False
+            elif opcode is Opcode.CONT and self.relaying:
+                if self.protocol.state is State.OPEN:
+                    self.protocol.send_frame(Frame(Opcode.CONT, bytes(frame.data), fin=frame.fin))
+                self.relaying = not frame.fin
+                continue
             elif opcode is Opcode.CONT:
                 self.parts.append(bytes(frame.data))
+            elif opcode is Opcode.PING and self.fault.ping_ends_message and self.opcode is not None:
+                self._echo(self.opcode, b"".join(self.parts))
+                self.opcode, self.parts, self.relaying = None, [], True
+                continue
             else:
                 continue  # ping/pong/close are handled by websockets
             if frame.fin and self.opcode is not None:
@@ -558,7 +569,7 @@ class _Echo:
             return
         if opcode is Opcode.TEXT:
             try:
-                payload.decode("utf-8")
+                payload.decode("utf-8") if not self.fault.utf8_unchecked else None
             except UnicodeDecodeError:
                 protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in text message")
                 return

@@ -79,6 +79,7 @@ def test_strict_is_the_default_but_not_a_fault_profile():
     strict = faults.STRICT
     assert not strict.ignores and strict.refuses is None and strict.respond is None
     assert strict.delay_101 == 0 and not strict.close_after_101 and not strict.drop_opcodes
+    assert strict.rewrite_frame is None and not strict.ping_ends_message and not strict.utf8_unchecked
     # the strict code itself, not a wrapper: the correct server costs nothing extra per connection
     assert strict.parse is parse_request_head and strict.validate is validate_upgrade
 
@@ -210,6 +211,14 @@ def test_frame_filters_drop_only_their_opcode():
     eof = b""
     assert faults.get("no-pong").outgoing([text, pong, close, eof]) == [text, close, eof]
     assert faults.get("no-close-reply").outgoing([text, pong, close, eof]) == [text, pong, eof]
+
+
+def test_frame_rewrites_change_only_their_control_frames():
+    pong, close, text, eof = b"\x8a\x04ping", b"\x88\x05\x03\xefbad", b"\x81\x02hi", b""
+    assert faults.get("empty-pong").outgoing([text, pong, close, eof]) == [text, b"\x8a\x00", close, eof]
+    assert faults.get("close-code-1005").outgoing([close]) == [b"\x88\x05\x03\xedbad"]
+    assert faults.get("close-code-1000").outgoing([text, pong, close, eof]) == [text, pong, b"\x88\x05\x03\xe8bad", eof]
+    assert faults.get("close-code-1005").outgoing([b"\x88\x00"]) == [b"\x88\x02\x03\xed"]  # no code: one is added
 
 
 # --- picking a profile: the CLI and the fixture ---------------------------------------------------
