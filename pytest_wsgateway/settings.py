@@ -41,6 +41,8 @@ class Settings:
     retry_budget: float = 60.0
     #: Exchanges run at once per target (1: one after another).
     concurrency: int = 16
+    #: ``--gateway-http2``: off, auto or on (the HTTP/2 family, RFC 8441; see :attr:`Target.http2`).
+    http2: str = "off"
 
     @property
     def embedded(self) -> bool:
