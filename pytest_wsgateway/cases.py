@@ -23,7 +23,9 @@ _CASE_KEYS = {"id", "title", "level", "rfc", "quote", "request", "expect", "afte
 TRANSPORT_NAMES = ("http/1.1", "h2")
 _ALSO_KEYS = {"title", "level", "rfc", "quote", "expect"}
 _REQUEST_KEYS = {"method", "target", "version", "key", "remove", "set", "add", "header_case", "order", "body"}
-_AFTER_ACTIONS = {"ping", "close", "text", "binary", "deflate-text"}
+_AFTER_ACTIONS = {"ping", "close", "text", "binary", "deflate-text", "second-stream"}
+#: After-101 steps only a transport other than HTTP/1.1 can take (``second-stream``: HTTP/2 only).
+_TRANSPORT_ACTIONS = {"second-stream": ("h2",)}
 REQUIREMENTS = {
     "echo": "the endpoint is not known to echo messages; opt in with --gateway-echo",
     "api": "no API definition given; pass --gateway-api FILE",
@@ -172,6 +174,10 @@ def _parse_case(entry: object, source: str) -> Case:
         raise CatalogueError(f"{where}: transport must be one of {', '.join(TRANSPORT_NAMES)}, not {transport!r}")
     if transport == "h2" and not str(entry["id"]).startswith("h2-"):
         raise CatalogueError(f"{where}: the id of an HTTP/2 case starts with 'h2-'")
+    for action, _ in after:
+        if transport not in _TRANSPORT_ACTIONS.get(action, (transport,)):
+            raise CatalogueError(f"{where}: the after-101 step {action!r} needs transport "
+                                 f"{' or '.join(_TRANSPORT_ACTIONS[action])}")
     for requirement in entry.get("requires") or ():
         if requirement not in REQUIREMENTS:
             raise CatalogueError(f"{where}: unknown requirement {requirement!r}")

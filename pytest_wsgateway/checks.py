@@ -717,3 +717,22 @@ def h2_refused(request: Request, exchange: Exchange, context: Context, reset: bo
         return
     expected = "a 4xx/5xx" + (", or RST_STREAM / GOAWAY" if reset else "")
     yield Finding("the malformed or unsupported extended CONNECT is refused", expected, status_text(exchange))
+
+
+@check("second_stream_works")
+def second_stream_works(request: Request, exchange: Exchange, context: Context, payload: str = "") -> Iterator[Finding]:
+    """RFC 9113 §5: "A single HTTP/2 connection can contain multiple concurrently open streams": a
+    second extended CONNECT on the connection, while the first WebSocket is open, is accepted and
+    carries its own ping/pong (envoy#38645)."""
+    yield from _tunnel_ready(exchange, "a second stream")
+    if not _upgraded(exchange):
+        return
+    second = exchange.second
+    if second is None or not second.upgraded:
+        yield Finding("RFC 9113 §5: a second WebSocket stream on the same connection is accepted",
+                      ":status 200 on the second stream, left open",
+                      status_text(second) if second is not None else "no second stream was opened")
+        return
+    if not any(frame.opcode == wsframes.PONG and frame.payload == payload.encode() for frame in second.frames):
+        yield Finding("RFC 6455 §5.5.2 on the second stream: a pong answers its ping",
+                      f"pong frame with payload {payload!r}", _frames_text(second))

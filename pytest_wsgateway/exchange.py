@@ -108,6 +108,9 @@ class Exchange:
     settings: dict[int, int] | None = None
     stream_ended: bool = False
     reset_code: int | None = None
+    #: HTTP/2: a second extended CONNECT on the same connection while the first stream was open
+    #: (the ``second-stream`` step), recorded like the first.
+    second: Exchange | None = None
 
     @property
     def upgraded(self) -> bool:

@@ -134,6 +134,16 @@ class Outcome:
                                                                    and exchange.frame_error.kind == "not-frames")):
                     lines.append(f"(the bytes after the 101, as received: {len(exchange.after_101)} kept)")
                     lines += [hide.text(line) for line in frames.hexdump(exchange.after_101)]
+            second = exchange.second
+            if second is not None:
+                lines += ["--- a second stream on the same connection ---",
+                          _head_lines(hide.head(second.response_head)) or "(nothing)"]
+                if second.error:
+                    lines.append(f"({hide.text(str(second.error))})")
+                lines += [f"> {sent}" for sent in second.sent]
+                lines += [f"< {frame.describe()}" for frame in second.frames[:SHOWN_FRAMES]]
+                if second.frame_error:
+                    lines.append(f"({hide.text(str(second.frame_error))})")
         return "\n".join(lines)
 
     def redact(self, text: str) -> str:

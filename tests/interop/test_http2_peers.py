@@ -118,13 +118,17 @@ def test_transport_on_loopback_carries_frames_over_the_stream(hypercorn, tls):
     target = parse_url(hypercorn["wss"], ca_file=tls.ca)
     request = render_h2_request(RequestSpec(), host=target.host_header, resource=target.resource, secure=True)
     exchange = http2.exchange(target, request, timeout=5,
-                              steps=(("ping", b"p"), ("text", b"hello"), ("close", frames.close_payload(1000))))
+                              steps=(("second-stream", b"2"), ("ping", b"p"), ("text", b"hello"),
+                                     ("close", frames.close_payload(1000))))
     assert exchange.tls is not None and exchange.tls.alpn == "h2"
     assert exchange.settings is not None and exchange.settings.get(8) == 1
     assert exchange.response is not None and exchange.response.status == 200 and exchange.upgraded
     assert exchange.response_head.startswith(b":status: 200\r\n")
     assert [frame.opcode for frame in exchange.frames] == [frames.PONG, frames.TEXT, frames.CLOSE]
     assert exchange.frames[1].payload == b"hello" and exchange.frame_error is None
+    second = exchange.second  # opened while the first stream was open, on the same connection
+    assert second is not None and second.upgraded and [(f.opcode, f.payload) for f in second.frames] == [
+        (frames.PONG, b"2")]
 
 
 def test_transport_reports_an_unreachable_target():

@@ -133,3 +133,26 @@ def test_a_target_runs_the_h2_family_only_when_asked():
     assert wss.with_settings(http2="auto").runs(h2) and not ws.with_settings(http2="auto").runs(h2)
     assert ws.with_settings(http2="on").runs(h2)
     assert render(h2, wss).startswith(b":method: CONNECT\r\n:protocol: websocket\r\n")
+
+
+def test_the_second_stream_step_is_http2_only(tmp_path):
+    path = tmp_path / "cases.yaml"
+    path.write_text("cases:\n  - {id: x, title: t, level: must, rfc: r, quote: q, after: [{second-stream: p}], "
+                    "expect: [second_stream_works]}\n")
+    with pytest.raises(CatalogueError, match="'second-stream' needs transport h2"):
+        load_file(str(path))
+
+
+def test_a_second_stream_must_be_accepted_and_answer_its_ping():
+    from pytest_wsgateway import frames
+
+    first = answer([(":status", "200")])
+    [missing] = findings("second_stream_works", first, payload="two")
+    assert missing.actual == "no second stream was opened"
+    first.second = answer([(":status", "200")], ended=True)
+    [refused] = findings("second_stream_works", first, payload="two")
+    assert refused.actual == ":status 200, END_STREAM"
+    first.second = answer([(":status", "200")])
+    assert findings("second_stream_works", first, payload="two")[0].expected == "pong frame with payload 'two'"
+    first.second.frames = frames.decode(bytes([0x80 | frames.PONG, 3]) + b"two")[0]
+    assert findings("second_stream_works", first, payload="two") == []
