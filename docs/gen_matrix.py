@@ -113,7 +113,7 @@ def _inconclusive_reason(name: str, case: str) -> str:
 
 
 def render(results: dict[str, dict[str, _gateways.Verdict]]) -> str:
-    catalogue = load_catalogue()
+    catalogue = [case for case in load_catalogue() if case.transport == "http/1.1"]  # HTTP/2: docs/http2.md
     known = {case.id for case in catalogue}
     others = sorted({case for verdicts in results.values() for case in verdicts} - known)
     rows = [(case.id, case.level, case.rfc) for case in catalogue] + [(name, "–", "–") for name in others]

@@ -18,11 +18,18 @@ from . import frames as wsframes
 from .frames import Burst
 from .handshake import Headers, build_request, new_key
 from .levels import LEVELS
-_CASE_KEYS = {"id", "title", "level", "rfc", "quote", "request", "expect", "after", "schemes", "requires", "also"}
+_CASE_KEYS = {"id", "title", "level", "rfc", "quote", "request", "expect", "after", "schemes", "requires", "also",
+              "transport"}
+#: The transports a case may name (``transport:``; the default is HTTP/1.1). The registry of their
+#: implementations is :func:`pytest_wsgateway.transport._transports` (kept in step by a test).
+TRANSPORT_NAMES = ("http/1.1", "h2")
 _ALSO_KEYS = {"title", "level", "rfc", "quote", "expect"}
 _REQUEST_KEYS = {"method", "target", "version", "key", "remove", "set", "add", "header_case", "order", "body"}
-_AFTER_ACTIONS = {"ping", "close", "text", "binary", "deflate-text", "text-hex", "fragments", "pings"}
+_AFTER_ACTIONS = {"ping", "close", "text", "binary", "deflate-text", "text-hex", "fragments", "pings",
+                  "second-stream"}
 _FRAGMENT_KEYS = {"text", "binary", "text-hex", "sizes", "ping", "ping_after"}
+#: After-101 steps only a transport other than HTTP/1.1 can take (``second-stream``: HTTP/2 only).
+_TRANSPORT_ACTIONS = {"second-stream": ("h2",)}
 REQUIREMENTS = {
     "echo": "the endpoint is not known to echo messages; opt in with --gateway-echo",
     "api": "no API definition given; pass --gateway-api FILE",
@@ -66,6 +73,9 @@ class Case:
     schemes: tuple[str, ...] = ("ws", "wss")
     requires: tuple[str, ...] = ()
     source: str = ""
+    #: Which transport sends the request (:data:`TRANSPORT_NAMES`): ``h2`` is an extended CONNECT
+    #: over HTTP/2 (RFC 8441), its request edits applying to the HTTP/2 field list.
+    transport: str = "http/1.1"
 
 
 def title_for(case: Case, subprotocol: str = "") -> str:
@@ -157,6 +167,15 @@ def _parse_case(entry: object, source: str) -> Case:
             raise CatalogueError(f"{where}: unknown check {name!r} (known: {', '.join(sorted(CHECKS))})")
         expect.append((name, {k: tuple(v) if isinstance(v, list) else v for k, v in (params or {}).items()}))
     after = [_parse_step(step, where) for step in entry.get("after") or ()]
+    transport = str(entry.get("transport") or "http/1.1")
+    if transport not in TRANSPORT_NAMES:
+        raise CatalogueError(f"{where}: transport must be one of {', '.join(TRANSPORT_NAMES)}, not {transport!r}")
+    if transport == "h2" and not str(entry["id"]).startswith("h2-"):
+        raise CatalogueError(f"{where}: the id of an HTTP/2 case starts with 'h2-'")
+    for action, _ in after:
+        if transport not in _TRANSPORT_ACTIONS.get(action, (transport,)):
+            raise CatalogueError(f"{where}: the after-101 step {action!r} needs transport "
+                                 f"{' or '.join(_TRANSPORT_ACTIONS[action])}")
     for requirement in entry.get("requires") or ():
         if requirement not in REQUIREMENTS:
             raise CatalogueError(f"{where}: unknown requirement {requirement!r}")
@@ -172,6 +191,7 @@ def _parse_case(entry: object, source: str) -> Case:
         schemes=tuple(entry.get("schemes") or ("ws", "wss")),
         requires=tuple(entry.get("requires") or ()),
         source=source,
+        transport=transport,
     )
 
 
@@ -296,3 +316,36 @@ def render_request(spec: RequestSpec, *, host: str, resource: str, path: str, se
     body = spec.body.encode()
     request = build_request(spec.method, spec.target.format_map(values), spec.version, tuple(headers), body)
     return request, key
+
+
+def render_h2_request(spec: RequestSpec, *, host: str, resource: str, secure: bool,
+                      extra_headers: Headers = (), subprotocol: str = "") -> bytes:
+    """The extended CONNECT (RFC 8441 §4) for ``spec``, as ``name: value`` lines (see
+    :func:`~pytest_wsgateway.handshake.render_h2_fields`).
+
+    The baseline: ``:method CONNECT``, ``:protocol websocket``, ``:scheme`` (https or http),
+    ``:path`` (the resource), ``:authority`` (the host), ``sec-websocket-version: 13``, then
+    ``extra_headers`` with lowercased names (RFC 9113 §8.2.1). ``remove``, ``set`` and ``add`` then
+    apply as for HTTP/1.1, pseudo-header fields included (``remove: [":path"]``,
+    ``set: {":protocol": bogus}``); names compare case-insensitively. ``method``, ``target``,
+    ``version``, ``key``, ``header_case``, ``order`` and ``body`` do not apply.
+    """
+    from .handshake import render_h2_fields
+
+    http = "https" if secure else "http"
+    origin = next((value for name, value in extra_headers if name.lower() == "origin"), f"{http}://{host}")
+    values = {"host": host, "resource": resource, "http": http, "subprotocol": subprotocol, "origin": origin}
+    fields = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", http), (":path", resource),
+              (":authority", host), ("sec-websocket-version", "13"),
+              *((name.lower(), value) for name, value in extra_headers)]
+    removed = {name.lower() for name in spec.remove}
+    fields = [(n, v) for n, v in fields if n not in removed]
+    for name, value in spec.set:
+        value, name = value.format_map(values), name.lower()
+        index = next((i for i, (n, _) in enumerate(fields) if n == name), None)
+        if index is None:
+            fields.append((name, value))
+        else:
+            fields[index] = (name, value)
+    fields += [(name.lower(), value.format_map(values)) for name, value in spec.add]
+    return render_h2_fields(fields)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from . import frames as wsframes
 from .apidef import ApiInfo
 from .exchange import Exchange
-from .handshake import Request, Response, accept_for, extension_elements, parse_request
+from .handshake import (MalformedMessage, Request, Response, accept_for, extension_elements, h2_fields, h2_response,
+                        parse_h2_request, parse_request)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def offline(names: Iterable[str]) -> bool:
 
 def evaluate(expect: tuple[tuple[str, dict], ...], request: bytes, exchange: Exchange, context: Context) -> list[Finding]:
     """Run each named check of a case and collect the findings, in catalogue order."""
-    parsed = parse_request(request)
+    parsed = parse_h2_request(request) if request.startswith(b":") else parse_request(request)
     findings: list[Finding] = []
     for name, params in expect:
         findings.extend(CHECKS[name](parsed, exchange, context, **params))
@@ -85,6 +86,9 @@ def evaluate(expect: tuple[tuple[str, dict], ...], request: bytes, exchange: Exc
 
 def status_text(exchange: Exchange) -> str:
     """How the target answered, in a few words: the status line, or what went wrong."""
+    if exchange.protocol == "h2" and exchange.response is not None:
+        ended = ", END_STREAM" if exchange.stream_ended else ""
+        return f":status {exchange.response.status}{ended}"
     if exchange.response is not None:
         response = exchange.response
         return f"{response.version} {response.status} {response.reason}".rstrip()
@@ -136,7 +140,8 @@ def status_line_http11(request: Request, exchange: Exchange, context: Context) -
 
 
 def _upgraded(exchange: Exchange) -> bool:
-    return exchange.response is not None and exchange.response.status == 101
+    """A 101 (HTTP/1.1), or an accepted extended CONNECT (HTTP/2, RFC 8441: a 2xx, stream open)."""
+    return exchange.upgraded
 
 
 @check("upgrade_websocket")
@@ -319,7 +324,11 @@ def upgrade_on_426(request: Request, exchange: Exchange, context: Context) -> It
 
 def _tunnel_ready(exchange: Exchange, what: str) -> Iterator[Finding]:
     if not _upgraded(exchange):
-        yield Finding(f"a 101 before {what}", "HTTP/1.1 101 Switching Protocols", status_text(exchange))
+        if exchange.protocol == "h2":
+            yield Finding(f"RFC 8441 §5: an accepted extended CONNECT before {what}",
+                          ":status 200, the stream left open", status_text(exchange))
+        else:
+            yield Finding(f"a 101 before {what}", "HTTP/1.1 101 Switching Protocols", status_text(exchange))
 
 
 def _frames_text(exchange: Exchange) -> str:
@@ -732,3 +741,108 @@ def deflate_response_valid(request: Request, exchange: Exchange, context: Contex
                       "permessage-deflate with valid response parameters (RFC 7692 §7.1), or no extension",
                       f"{_header_text(exchange.response, 'Sec-WebSocket-Extensions')} ({'; '.join(problems)})")
 
+
+
+# --- HTTP/2: extended CONNECT (RFC 8441) --------------------------------------------------------
+
+#: RFC 8441 §3: the SETTINGS parameter that offers extended CONNECT.
+ENABLE_CONNECT_PROTOCOL = 8
+
+
+def h2_not_offered(exchange: Exchange | None) -> str | None:
+    """Why WebSockets over HTTP/2 cannot be tried on this exchange's server, or None when offered:
+    no HTTP/2 at all (ALPN, no SETTINGS), or SETTINGS without ENABLE_CONNECT_PROTOCOL = 1."""
+    if exchange is None or exchange.protocol != "h2":
+        return None
+    if exchange.settings is None:
+        if exchange.error is not None and exchange.error.kind == "not-h2":
+            return f"RFC 8441 not offered: {exchange.error}"
+        return None  # no SETTINGS for another reason (timeout, reset): not a verdict on the offer
+    if exchange.settings.get(ENABLE_CONNECT_PROTOCOL) != 1:
+        value = exchange.settings.get(ENABLE_CONNECT_PROTOCOL)
+        shown = "absent" if value is None else f"= {value}"
+        return (f"RFC 8441 not offered: the server's SETTINGS do not enable extended CONNECT "
+                f"(SETTINGS_ENABLE_CONNECT_PROTOCOL {shown})")
+    return None
+
+
+def _settings_text(exchange: Exchange) -> str:
+    if exchange.settings is None:
+        return str(exchange.error) if exchange.error else "no SETTINGS frame"
+    return "SETTINGS " + (", ".join(f"{key}={value}" for key, value in sorted(exchange.settings.items())) or "(empty)")
+
+
+@check("connect_protocol_advertised")
+def connect_protocol_advertised(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 8441 §3: "a client MUST NOT send [the :protocol pseudo-header] unless [the server] has
+    sent SETTINGS_ENABLE_CONNECT_PROTOCOL with a value of 1"."""
+    if exchange.settings is None or exchange.settings.get(ENABLE_CONNECT_PROTOCOL) != 1:
+        yield Finding("RFC 8441 §3: the server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL = 1",
+                      "SETTINGS_ENABLE_CONNECT_PROTOCOL (0x8) = 1", _settings_text(exchange))
+
+
+@check("h2_accepted")
+def h2_accepted(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 8441 §5: the server accepts with a 2xx and the stream stays open for the WebSocket."""
+    if not _upgraded(exchange):
+        yield Finding("RFC 8441 §5: a 200 answers the extended CONNECT and the stream stays open",
+                      ":status 200 without END_STREAM", status_text(exchange))
+
+
+@check("h2_not_101")
+def h2_not_101(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 9113 §8.6: "HTTP/2 removes support for the 101 (Switching Protocols) informational status code"."""
+    seen = [exchange.response.status] if exchange.response is not None else []
+    for head in exchange.interim:
+        try:
+            seen.append(h2_response(h2_fields(head)).status)
+        except MalformedMessage:
+            pass
+    if 101 in seen:
+        yield Finding("RFC 9113 §8.6: no 101 over HTTP/2", "no :status 101 (200 accepts an extended CONNECT)",
+                      ":status 101")
+
+
+@check("h2_lowercase_fields")
+def h2_lowercase_fields(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """RFC 9113 §8.2.1: "A field name MUST NOT contain characters in the ranges 0x00-0x20, 0x41-0x5a
+    [uppercase], or 0x7f-0xff"."""
+    if exchange.response is None:
+        return
+    bad = [name for name, _ in exchange.response.headers
+           if any(ch <= " " or "A" <= ch <= "Z" or ch >= "\x7f" for ch in name)]
+    if bad:
+        yield Finding("RFC 9113 §8.2.1: response field names are lowercase", "lowercase field names",
+                      ", ".join(_printable(name) for name in bad))
+
+
+@check("h2_refused", refusal=True)
+def h2_refused(request: Request, exchange: Exchange, context: Context, reset: bool = True) -> Iterator[Finding]:
+    """The extended CONNECT is refused: a 4xx/5xx, or (``reset``) a stream error (RST_STREAM) or a
+    connection error (GOAWAY) -- never a 2xx that opens the tunnel."""
+    response = exchange.response
+    if response is not None and response.status >= 400:
+        return
+    if response is None and reset and exchange.error is not None and exchange.error.kind in ("stream-reset", "h2"):
+        return
+    expected = "a 4xx/5xx" + (", or RST_STREAM / GOAWAY" if reset else "")
+    yield Finding("the malformed or unsupported extended CONNECT is refused", expected, status_text(exchange))
+
+
+@check("second_stream_works")
+def second_stream_works(request: Request, exchange: Exchange, context: Context, payload: str = "") -> Iterator[Finding]:
+    """RFC 9113 §5: "A single HTTP/2 connection can contain multiple concurrently open streams": a
+    second extended CONNECT on the connection, while the first WebSocket is open, is accepted and
+    carries its own ping/pong (envoy#38645)."""
+    yield from _tunnel_ready(exchange, "a second stream")
+    if not _upgraded(exchange):
+        return
+    second = exchange.second
+    if second is None or not second.upgraded:
+        yield Finding("RFC 9113 §5: a second WebSocket stream on the same connection is accepted",
+                      ":status 200 on the second stream, left open",
+                      status_text(second) if second is not None else "no second stream was opened")
+        return
+    if not any(frame.opcode == wsframes.PONG and frame.payload == payload.encode() for frame in second.frames):
+        yield Finding("RFC 6455 §5.5.2 on the second stream: a pong answers its ping",
+                      f"pong frame with payload {payload!r}", _frames_text(second))

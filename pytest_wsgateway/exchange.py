@@ -26,9 +26,13 @@ from .handshake import Response
 #: * after it: ``send`` (writing failed), ``closed`` (EOF before the answer), ``reset``,
 #:   ``timeout`` (no answer within the step's deadline), ``oversized`` (the answer exceeds a cap),
 #:   ``not-http`` (the response head does not parse), ``not-frames`` (bytes after the 101 are
-#:   not RFC 6455 frames), ``io`` (any other socket error).
+#:   not RFC 6455 frames), ``io`` (any other socket error);
+#: * HTTP/2 (:mod:`pytest_wsgateway.http2`): ``not-h2`` (the server did not select ``h2`` in ALPN,
+#:   or its first frame is not SETTINGS), ``stream-reset`` (RST_STREAM on the request's stream),
+#:   ``h2`` (a connection error: GOAWAY, or frames the ``h2`` state machine refuses).
 ERROR_KINDS = ("resolve", "connect", "connect-timeout", "ca-file", "tls-certificate", "tls-timeout", "tls",
-               "send", "closed", "reset", "timeout", "oversized", "not-http", "not-frames", "io")
+               "send", "closed", "reset", "timeout", "oversized", "not-http", "not-frames", "io",
+               "not-h2", "stream-reset", "h2")
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,27 @@ class Exchange:
     #: Frames received but not kept (beyond the transport's cap), and their payload bytes.
     frames_dropped: int = 0
     bytes_dropped: int = 0
+    #: HTTP/2 (RFC 8441): ``protocol`` is ``"h2"`` for an extended CONNECT (then ``request`` and
+    #: ``response_head`` are the header lists as ``name: value`` lines, pseudo-header fields first,
+    #: and ``response`` reads ``HTTP/2 <status>`` with the regular fields); ``settings`` the
+    #: server's first SETTINGS frame (identifier -> value; None when none arrived);
+    #: ``stream_ended`` whether the response itself ended the stream (END_STREAM on its HEADERS:
+    #: no tunnel; a later END_STREAM is the peer's close, ``closed_by_peer``); ``reset_code`` the error
+    #: code of an RST_STREAM on it (or of a GOAWAY), else None.
+    protocol: str = "http/1.1"
+    settings: dict[int, int] | None = None
+    stream_ended: bool = False
+    reset_code: int | None = None
+    #: HTTP/2: a second extended CONNECT on the same connection while the first stream was open
+    #: (the ``second-stream`` step), recorded like the first.
+    second: Exchange | None = None
 
     @property
     def upgraded(self) -> bool:
-        """Whether the target answered 101 Switching Protocols."""
-        return self.response is not None and self.response.status == 101
+        """Whether the target accepted the WebSocket: 101 Switching Protocols, or over HTTP/2 a
+        2xx to the extended CONNECT that leaves the stream open (RFC 8441 §5)."""
+        if self.response is None:
+            return False
+        if self.protocol == "h2":
+            return 200 <= self.response.status < 300 and not self.stream_ended
+        return self.response.status == 101

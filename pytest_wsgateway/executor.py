@@ -66,26 +66,30 @@ class SerialExecutor:
 
     # -- the canary ---------------------------------------------------------------------------
 
-    def canary(self, target: Target, *, again: bool = False) -> verdicts.Canary:
-        """The target's canary (sent once; ``again`` sends it anew, e.g. to recheck a refusal)."""
+    def canary(self, target: Target, *, again: bool = False, transport: str = "http/1.1") -> verdicts.Canary:
+        """The target's canary (sent once; ``again`` sends it anew, e.g. to recheck a refusal).
+
+        Each transport has its own: over HTTP/2 the canary is the valid extended CONNECT (RFC 8441).
+        """
+        key = target.id if transport == "http/1.1" else f"{target.id} {transport}"
         with self._lock:
-            lock = self._canary_locks.setdefault(target.id, threading.Lock())
+            lock = self._canary_locks.setdefault(key, threading.Lock())
         with lock:  # concurrent cases of one target wait for its one canary
-            return self._canary(target, again)
+            return self._canary(target, again, key, transport)
 
-    def _canary(self, target: Target, again: bool) -> verdicts.Canary:
-        if again or target.id not in self._canaries:
-            from .runner import CANARY, LIVENESS
+    def _canary(self, target: Target, again: bool, key: str, transport: str) -> verdicts.Canary:
+        if again or key not in self._canaries:
+            from .runner import CANARIES, LIVENESS
 
-            outcome = self._send(CANARY, target)
+            outcome = self._send(CANARIES[transport], target)
             canary = verdicts.read_canary(outcome.exchange, outcome.connect_error,
                                           tuple(name for name, _ in target.headers))
-            if canary.dead and outcome.connect_error is None:
+            if canary.dead and outcome.connect_error is None and transport == "http/1.1":
                 # No answer to the upgrade: does the target answer anything? (It may hold only 101s.)
                 probe = self._send(LIVENESS, target)
                 canary = verdicts.alive_after(canary, probe.exchange)
-            self._canaries[target.id] = canary
-        return self._canaries[target.id]
+            self._canaries[key] = canary
+        return self._canaries[key]
 
     # -- one case -------------------------------------------------------------------------------
 
@@ -96,7 +100,7 @@ class SerialExecutor:
 
         if checks.offline(name for name, _ in case.expect):
             return run_case(case, target)
-        canary = self.canary(target)
+        canary = self.canary(target, transport=case.transport)
         if canary.dead:
             from .runner import render
 
@@ -107,7 +111,7 @@ class SerialExecutor:
             if outcome.connect_error is not None and canary.upgraded and target.id in self._last_case:
                 outcome.crashed_after = self._last_case[target.id]
             if verdicts.needs_recheck(case, outcome.exchange, canary):
-                canary = self.canary(target, again=True)
+                canary = self.canary(target, again=True, transport=case.transport)
             outcome.inconclusive = verdicts.qualify(case, outcome.passed, outcome.exchange, canary)
             outcome.cause = canary.reason if outcome.inconclusive else None
         self._last_case[target.id] = case.id

@@ -148,6 +148,44 @@ def parse_request(data: bytes) -> Request:
     return Request((parts[0], parts[1], parts[2]), tuple(headers))
 
 
+def h2_fields(data: bytes) -> list[tuple[str, str]]:
+    """An HTTP/2 field list written as ``name: value`` lines (pseudo-header fields keep their
+    leading colon: ``:method: CONNECT``), as :func:`render_h2_fields` writes it."""
+    fields = []
+    for line in data.decode("latin-1").split("\r\n"):
+        if not line:
+            continue
+        lead = ":" if line.startswith(":") else ""
+        name, colon, value = line[len(lead):].partition(":")
+        if not colon:
+            raise MalformedMessage(f"malformed field line {line!r}")
+        fields.append((lead + name, value.strip(" \t")))
+    return fields
+
+
+def render_h2_fields(fields) -> bytes:
+    """A field list as ``name: value`` lines ending in an empty line (what a transcript shows)."""
+    return ("".join(f"{name}: {value}\r\n" for name, value in fields) + "\r\n").encode("latin-1")
+
+
+def parse_h2_request(data: bytes) -> Request:
+    """An extended CONNECT (RFC 8441) written by :func:`render_h2_fields` as a :class:`Request`:
+    (``:method``, ``:path``, ``HTTP/2``) and the regular fields, so HTTP/1.1 checks can read it."""
+    fields = h2_fields(data)
+    pseudo = {name: value for name, value in fields if name.startswith(":")}
+    return Request((pseudo.get(":method", ""), pseudo.get(":path", ""), "HTTP/2"),
+                   tuple((name, value) for name, value in fields if not name.startswith(":")))
+
+
+def h2_response(fields) -> Response:
+    """An HTTP/2 response field list as a :class:`Response` (``HTTP/2``, ``:status``, regular fields);
+    raises :class:`MalformedMessage` without a three-digit ``:status``."""
+    status = next((value for name, value in fields if name == ":status"), "")
+    if len(status) != 3 or not (status.isascii() and status.isdigit()):
+        raise MalformedMessage(f"no valid :status ({status!r})")
+    return Response(("HTTP/2", status, ""), tuple((n, v) for n, v in fields if not n.startswith(":")))
+
+
 def build_request(method: str, target: str, version: str, headers: Headers, body: bytes = b"") -> bytes:
     """Serialize a request exactly as given: no header is added, reordered or normalised."""
     lines = [f"{method} {target} {version}"]

@@ -49,6 +49,10 @@ OPTIONS = (
      "calls; default: no cap)", "str"),
     ("retry_budget", "SECONDS", "how long the run may wait out rate limits (429, 503 + Retry-After) in all "
      "before rate-limited cases end inconclusive (default 60)", "str"),
+    ("http2", "off|auto|on", "also run the HTTP/2 family (WebSockets over HTTP/2, RFC 8441; cases h2-*): "
+     "auto = wss:// targets, when the server offers it (ALPN h2 and SETTINGS_ENABLE_CONNECT_PROTOCOL), "
+     "else the family is skipped; on = every target (ws:// as h2c with prior knowledge), and a server that "
+     "does not offer it fails h2-settings-enable-connect-protocol (default off; docs/http2.md)", "str"),
     ("browser", None, "also open each target from a real headless Chromium and compare with the suite's verdict "
      "(conformance/test_browser.py); env WSGATEWAY_BROWSER may also be the path of a Chromium", "bool"),
     ("browser_path", "PATH", "the Chromium/Chrome binary for --gateway-browser (default: chromium on PATH)", "str"),
@@ -135,6 +139,7 @@ class GatewayOptions(NamedTuple):
     concurrency: str | None = None
     secret_params: tuple[str, ...] = ()
     targets: str | None = None
+    http2: str | None = None
     #: (option name, where its value came from) -- see :meth:`source`
     sources: tuple[tuple[str, str], ...] = ()
     #: where each of ``headers`` came from, in the same order (empty: the command line)
@@ -150,8 +155,8 @@ class GatewayOptions(NamedTuple):
     @property
     def validate_early(self) -> bool:
         """Whether options that need validating were given (then a bad one stops the run at once)."""
-        return bool(self.urls or self.targets or self.ca or self.timeout or self.headers or self.api or self.subprotocols
-                    or self.rate or self.retry_budget or self.concurrency)
+        return bool(self.urls or self.targets or self.ca or self.timeout or self.headers or self.api
+                    or self.subprotocols or self.rate or self.retry_budget or self.concurrency or self.http2)
 
 
 def browser_env(value: str | None = None) -> tuple[bool, str | None]:
@@ -199,6 +204,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         retry_budget=values["retry_budget"] or None,
         secret_params=tuple(values["secret_param"]),
         targets=values["targets"] or None,
+        http2=values["http2"] or None,
         sources=tuple((name, source) for name, (_, source) in given.items()),
         header_sources=tuple(source for _, source in headers),
     )

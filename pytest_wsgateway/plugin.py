@@ -101,7 +101,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for target in settings.targets:
         for case in options.catalogue():
-            if target.scheme in case.schemes:
+            if target.runs(case):
                 marks = [getattr(pytest.mark, case.level)]
                 params.append(pytest.param(case, target.id, id=f"{case.id}@{target.id}", marks=marks))
     metafunc.parametrize(("wsgateway_case", "wsgateway_target"), params, indirect=["wsgateway_target"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import checks, frames
-from .cases import REQUIREMENTS, Case, RequestSpec, render_request, title_for
+from .cases import REQUIREMENTS, Case, RequestSpec, render_h2_request, render_request, title_for
 from .exchange import ConnectError, Exchange, ExchangeError
 from .redact import Redactor
 from .targets import Target
@@ -47,11 +47,15 @@ class Outcome:
     crashed_after: str | None = None
     #: How many rate-limit answers (429, 503 with Retry-After) were waited out for this case.
     rate_limited: int = 0
+    #: Why the case could not be tried at all: the server does not offer WebSockets over HTTP/2
+    #: (RFC 8441 not offered, :func:`pytest_wsgateway.checks.h2_not_offered`); the item is skipped.
+    not_offered: str | None = None
     _message: str | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
-        return self.connect_error is None and not self.findings and self.inconclusive is None
+        return (self.connect_error is None and not self.findings and self.inconclusive is None
+                and self.not_offered is None)
 
     @property
     def redactor(self) -> Redactor:
@@ -117,7 +121,7 @@ class Outcome:
                 more = f", the first {PREVIEW} shown" if len(body) > PREVIEW else ""
                 lines.append(f"(then {len(exchange.early)} bytes{more}: {body[:PREVIEW].encode('latin-1', 'replace')!r})")
             if exchange.sent or exchange.frames or exchange.frame_error or exchange.after_101:
-                lines.append("--- after the 101 ---")
+                lines.append("--- on the stream (HTTP/2 DATA) ---" if exchange.protocol == "h2" else "--- after the 101 ---")
                 lines += [f"> {sent}" for sent in exchange.sent]
                 lines += [f"< {frame.describe()}" for frame in exchange.frames[:SHOWN_FRAMES]]
                 hidden = len(exchange.frames) - SHOWN_FRAMES + exchange.frames_dropped
@@ -130,6 +134,16 @@ class Outcome:
                                                                    and exchange.frame_error.kind == "not-frames")):
                     lines.append(f"(the bytes after the 101, as received: {len(exchange.after_101)} kept)")
                     lines += [hide.text(line) for line in frames.hexdump(exchange.after_101)]
+            second = exchange.second
+            if second is not None:
+                lines += ["--- a second stream on the same connection ---",
+                          _head_lines(hide.head(second.response_head)) or "(nothing)"]
+                if second.error:
+                    lines.append(f"({hide.text(str(second.error))})")
+                lines += [f"> {sent}" for sent in second.sent]
+                lines += [f"< {frame.describe()}" for frame in second.frames[:SHOWN_FRAMES]]
+                if second.frame_error:
+                    lines.append(f"({hide.text(str(second.frame_error))})")
         return "\n".join(lines)
 
     def redact(self, text: str) -> str:
@@ -154,6 +168,14 @@ CANARY = Case(id="canary", title="The valid upgrade (the canary)", level="must",
               expect=(("status_101", {}),))
 
 
+#: The HTTP/2 canary: the valid extended CONNECT (RFC 8441 §4), before the family's refusals count.
+CANARY_H2 = Case(id="canary-h2", title="The valid extended CONNECT (the HTTP/2 canary)", level="must",
+                 rfc="RFC 8441 §5", quote="A server accepts the WebSocket by responding with a 2xx status code",
+                 expect=(("h2_accepted", {}),), transport="h2")
+#: The canary of each transport (a case's ``transport:``).
+CANARIES = {"http/1.1": CANARY, "h2": CANARY_H2}
+
+
 #: A plain GET (no upgrade headers): sent when the canary gets no answer, to tell a target that
 #: never answers (every case ends at once) from one that holds back only its 101s.
 LIVENESS = Case(id="liveness", title="A plain GET (is the target answering at all?)", level="interop",
@@ -169,7 +191,11 @@ def unmet_requirement(case: Case, target: Target) -> str | None:
 
 
 def render(case: Case, target: Target) -> bytes:
-    """The request bytes ``case`` sends to ``target`` (pure)."""
+    """The request bytes ``case`` sends to ``target`` (pure); for an HTTP/2 case the field list."""
+    if case.transport == "h2":
+        return render_h2_request(case.request, host=target.host_header, resource=target.resource,
+                                 secure=target.secure, extra_headers=target.extra_headers(),
+                                 subprotocol=target.subprotocols[0] if target.subprotocols else "")
     request, _ = render_request(case.request, host=target.host_header, resource=target.resource, path=target.path,
                                 secure=target.secure, extra_headers=target.extra_headers(),
                                 subprotocol=target.subprotocols[0] if target.subprotocols else "")
@@ -191,9 +217,13 @@ def run_case(case: Case, target: Target) -> Outcome:
         outcome.findings = judge(case, target, request, Exchange(request=request))
         return outcome
     try:
-        outcome.exchange = transport_for(target).exchange(target, request, steps=case.after, timeout=target.timeout)
+        outcome.exchange = transport_for(target, case.transport).exchange(target, request, steps=case.after, timeout=target.timeout)
     except ConnectError as exc:
         outcome.connect_error = exc.error
         return outcome
     outcome.findings = judge(case, target, request, outcome.exchange)
+    not_offered = checks.h2_not_offered(outcome.exchange)
+    advertisement = any(name == "connect_protocol_advertised" for name, _ in case.expect)
+    if not_offered and (not advertisement or target.http2 != "on"):
+        outcome.not_offered = not_offered  # skipped, never failed (asked for with "on": the advertisement fails)
     return outcome

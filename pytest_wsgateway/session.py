@@ -174,17 +174,21 @@ def request_count(config: pytest.Config, items: list[pytest.Item]) -> list[str] 
     from . import checks
 
     per_target: dict[str, int] = {}
+    canaries: set[tuple[str, str]] = set()  # (target, transport): each transport has its canary
     for item in items:
         callspec = getattr(item, "callspec", None)
         case = callspec.params.get("wsgateway_case") if callspec else None
         if case is not None and hasattr(case, "rfc") and not checks.offline(name for name, _ in case.expect):
             target = callspec.params["wsgateway_target"]
             per_target[target] = per_target.get(target, 0) + 1
+            canaries.add((target, getattr(case, "transport", "http/1.1")))
     if not per_target:
         return None
-    total = sum(per_target.values()) + len(per_target)
+    total = sum(per_target.values()) + len(canaries)
+    canary = ("canary (the valid upgrade) per target" if len(canaries) == len(per_target) else
+              "canary per target and protocol (the valid upgrade; over HTTP/2 the valid extended CONNECT)")
     lines = [f"wsgateway: this run sends about {total} handshake requests: {sum(per_target.values())} cases and one "
-             f"canary (the valid upgrade) per target, plus retries after rate limits"]
+             f"{canary}, plus retries after rate limits"]
     if not (given.urls or given.targets):
         lines.insert(0, "wsgateway: target: the embedded reference server (ws:// and wss://, trusting its generated CA)")
     return lines

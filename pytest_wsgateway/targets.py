@@ -60,6 +60,18 @@ class Target:
     #: Query parameters whose values are secrets, beyond the credential-like ones
     #: (:data:`pytest_wsgateway.redact.CREDENTIAL_PARAMS`).
     secret_params: tuple[str, ...] = ()
+    #: WebSockets over HTTP/2 (RFC 8441, the ``transport: h2`` cases): ``off``; ``auto`` (wss://
+    #: only, skipped where the server does not offer it); ``on`` (ws:// too, as h2c with prior
+    #: knowledge; not offered fails the advertisement case).
+    http2: str = "off"
+
+    def runs(self, case) -> bool:
+        """Whether ``case`` (a :class:`~pytest_wsgateway.cases.Case`) runs against this target."""
+        if self.scheme not in case.schemes:
+            return False
+        if case.transport == "h2":
+            return self.http2 == "on" or (self.http2 == "auto" and self.secure)
+        return True
 
     def __repr__(self) -> str:  # no header value, no credential in the query
         return f"Target(id={self.id!r}, url={self.redactor().url(self.url)!r})"

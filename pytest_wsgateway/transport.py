@@ -6,10 +6,10 @@ and the case's after-101 steps, and returns an :class:`~pytest_wsgateway.exchang
 Every read it makes has a deadline of ``timeout`` seconds per network step.
 
 Which transport runs a case is data: :data:`TRANSPORTS` maps a protocol name to an instance, and
-:func:`transport_for` picks by the target's scheme today. A new transport (HTTP/2 extended CONNECT,
-RFC 8441; HTTP/3, RFC 9220) is a module with a class like
-:class:`~pytest_wsgateway.http1.Http1Transport`, one entry here, and a case/target field that
-names it -- the runner does not change.
+:func:`transport_for` picks by the case's ``transport:`` field (``http/1.1`` unless the case says
+``h2``: :class:`~pytest_wsgateway.http2.Http2Transport`, RFC 8441). A new transport (HTTP/3,
+RFC 9220) is a module with a class like :class:`~pytest_wsgateway.http1.Http1Transport`, one entry
+here, and its name in :data:`pytest_wsgateway.cases.TRANSPORT_NAMES` -- the runner does not change.
 
 (PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
@@ -42,15 +42,16 @@ class Transport(Protocol):
 
 def _transports() -> dict[str, Transport]:
     from .http1 import Http1Transport
+    from .http2 import Http2Transport
 
-    return {Http1Transport.name: Http1Transport()}
+    return {Http1Transport.name: Http1Transport(), Http2Transport.name: Http2Transport()}
 
 
 TRANSPORTS: dict[str, Transport] = {}
 
 
 def transport_for(target: Target, protocol: str = "http/1.1") -> Transport:
-    """The transport that speaks ``protocol`` to ``target`` (today every case is HTTP/1.1)."""
+    """The transport that speaks ``protocol`` (a case's ``transport:``) to ``target``."""
     if not TRANSPORTS:
         TRANSPORTS.update(_transports())
     try:

@@ -20,6 +20,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .settings import Settings
 
 
+#: ``--gateway-http2``: off (no HTTP/2 cases), auto (wss:// targets; skipped where not offered), on.
+HTTP2_MODES = ("off", "auto", "on")
+
+
 def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOptions
     """Check every option value; raise :class:`pytest.UsageError` with one line for a bad one.
 
@@ -41,6 +45,9 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
     retry_budget = _seconds(options.retry_budget, source("retry_budget"), 60.0, "a number of seconds, 0 or more",
                             zero=True)
     concurrency = _count(options.concurrency, source("concurrency"), 16)
+    http2 = (options.http2 or "off").strip().lower()
+    if http2 not in HTTP2_MODES:
+        raise pytest.UsageError(f"{source('http2')} {options.http2!r}: expected one of {', '.join(HTTP2_MODES)}")
     if options.ca:
         _check_ca(options.ca, source("ca"))
     bad = next((name for name in options.subprotocols if not is_token(name)), None)
@@ -52,7 +59,7 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
         headers = tuple(parse_header(text, options.header_source(index)) for index, text in enumerate(options.headers))
         api = load_api(options.api, source("api")) if options.api else None
         defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
-                    "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params)}
+                    "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params), "http2": http2}
         targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
                                         option=source("url"), **defaults) for url in options.urls])
         warnings: list[str] = []
@@ -67,7 +74,8 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
                     echo=options.echo, api=api, subprotocols=tuple(options.subprotocols),
                     known_failures=options.known_failures, write_baseline=options.write_baseline,
                     reports=options.reports, browser=options.browser, browser_path=options.browser_path,
-                    rate=rate, retry_budget=retry_budget, concurrency=concurrency, warnings=tuple(warnings))
+                    rate=rate, retry_budget=retry_budget, concurrency=concurrency, http2=http2,
+                    warnings=tuple(warnings))
 
 
 def _file_targets(options, defaults: dict, taken: set[str], warnings: list[str]) -> list:

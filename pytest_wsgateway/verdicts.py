@@ -92,7 +92,7 @@ def read_canary(exchange: Exchange | None, connect_error: ExchangeError | None =
         what = str(exchange.error) if exchange.error else "no response"
         dead = exchange.error is None or exchange.error.kind in SILENT
         return Canary(False, None, f"the valid upgrade got no HTTP answer: {what}", dead=dead)
-    if response.status == 101:
+    if exchange.upgraded:  # a 101, or over HTTP/2 an accepted extended CONNECT
         return UPGRADED
     status = f"{response.status} {response.reason}".rstrip()
     hint = UNRELATED.get(response.status)

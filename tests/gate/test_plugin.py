@@ -25,6 +25,7 @@ def run(pytester, *args):
     (["--gateway-url=ws://gw.example/ws", "--gateway-header=no colon s3cr3t"], "ERROR: --gateway-header: expected 'Name: value' (the text is not shown: it may hold a secret)"),
     (["--gateway-url=ws://gw.example/ws", "--gateway-header=Bad Name: s3cr3t"], "ERROR: --gateway-header: 'Bad…' is not 'Name: value' (the text is not shown: it may hold a secret)"),
     (["--gateway-url=ws://gw.example/ws", "--gateway-api=/no/such/api.yaml"], "ERROR: --gateway-api /no/such/api.yaml: No such file or directory"),
+    (["--gateway-url=ws://gw.example/ws", "--gateway-http2=yes"], "ERROR: --gateway-http2 'yes': expected one of off, auto, on"),
 ])
 def test_bad_option_values_are_one_readable_usage_error(pytester, args, line):
     result = run(pytester, *args)
@@ -56,9 +57,23 @@ def test_ids_are_case_at_target_stable_and_scheme_aware(pytester):
     ids = [line for line in first.stdout.lines if "::test_conformance[" in line]
     assert ids == [line for line in second.stdout.lines if "::test_conformance[" in line]
     params = {line.split("[", 1)[1].rstrip("]") for line in ids}
-    cases = load_catalogue()
+    cases = [c for c in load_catalogue() if c.transport == "http/1.1"]  # HTTP/2: --gateway-http2 (below)
     expected = {f"{c.id}@ws-gw.invalid:8080-ws" for c in cases if "ws" in c.schemes}
     expected |= {f"{c.id}@wss-gw.invalid-ws" for c in cases if "wss" in c.schemes}
+    assert params == expected
+
+
+@pytest.mark.parametrize("mode", ["auto", "on"])
+def test_gateway_http2_adds_the_h2_family(pytester, mode):
+    args = ("--gateway-url=ws://gw.invalid:8080/ws", "--gateway-url=wss://gw.invalid/ws", f"--gateway-http2={mode}",
+            "--collect-only", "-q")
+    params = {line.split("[", 1)[1].rstrip("]") for line in run(pytester, *args).stdout.lines
+              if "::test_conformance[h2-" in line}
+    h2 = [c for c in load_catalogue() if c.transport == "h2"]
+    assert h2 and all(c.id.startswith("h2-") for c in h2)
+    expected = {f"{c.id}@wss-gw.invalid-ws" for c in h2}  # auto: wss:// only (ALPN h2)
+    if mode == "on":  # ws:// too, as h2c with prior knowledge
+        expected |= {f"{c.id}@ws-gw.invalid:8080-ws" for c in h2}
     assert params == expected
 
 
@@ -71,7 +86,7 @@ def test_report_header_shows_targets_and_tls_mode(pytester):
 @pytest.mark.parametrize("level", ["must", "should", "interop"])
 def test_levels_are_registered_markers(pytester, level):
     result = run(pytester, "--gateway-url=ws://gw.invalid/ws", "-m", level, "--collect-only", "-q", "--strict-markers")
-    expected = sum(1 for c in load_catalogue() if c.level == level and "ws" in c.schemes)
+    expected = sum(1 for c in load_catalogue() if c.level == level and "ws" in c.schemes and c.transport == "http/1.1")
     assert f"{expected}/" in result.stdout.str().splitlines()[-1]
 
 
@@ -125,7 +140,8 @@ def test_console_script_turns_urls_into_gateway_url():
 
 def test_plugin_can_be_disabled_and_loads_nothing_heavy():
     code = ("import sys, pytest_wsgateway.plugin; "
-            "heavy = {'yaml', 'trustme', 'websockets', 'ssl', 'pytest_wsgateway.http1'} & set(sys.modules); "
+            "heavy = {'yaml', 'trustme', 'websockets', 'ssl', 'pytest_wsgateway.http1', 'h2', 'hpack', "
+            "'pytest_wsgateway.http2'} & set(sys.modules); "
             "print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert out.strip() == "[]"

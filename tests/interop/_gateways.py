@@ -75,9 +75,14 @@ KINDS = {
 }
 
 
+#: HTTP/2 peers (the ``h2-`` family, tests/interop/test_http2_peers.py), each with an expected-verdicts
+#: file; ``haproxy-h2`` is HAProxy with ``alpn h2,http/1.1`` (a variant of ``haproxy``, not in :data:`KINDS`).
+H2_PEERS = {"hypercorn": "hypercorn", "haproxy-h2": "haproxy"}
+
+
 def missing_binary(kind: str) -> str | None:
     """Why ``kind`` cannot run here (its binary is not installed), or None."""
-    binary = KINDS[kind].binary
+    binary = KINDS[kind].binary if kind in KINDS else H2_PEERS[kind]
     if shutil.which(binary) or os.path.exists(f"/usr/sbin/{binary}"):
         return None
     return f"{binary} is not installed (Debian: apt-get install -y nginx haproxy caddy)"
@@ -215,8 +220,9 @@ def _command(kind: str, directory: Path, port: int, upstream: int, tls: TlsFiles
         (directory / "nginx.conf").write_text(_NGINX_COMMON.format(**values, **extra))
         argv = [_binary("nginx"), "-p", str(directory), "-c", str(directory / "nginx.conf"),
                 "-e", str(directory / "error.log"), "-g", "daemon off;"]
-    elif kind == "haproxy":
-        (directory / "haproxy.cfg").write_text(_HAPROXY.format(**values))
+    elif kind in ("haproxy", "haproxy-h2"):
+        config = _HAPROXY if kind == "haproxy" else _HAPROXY.replace("alpn http/1.1", "alpn h2,http/1.1")
+        (directory / "haproxy.cfg").write_text(config.format(**values))
         argv = [_binary("haproxy"), "-f", str(directory / "haproxy.cfg"), "-db"]
     elif kind == "caddy":
         (directory / "Caddyfile").write_text(_CADDY.format(**values))
@@ -489,12 +495,13 @@ def _entries(path: Path, section: str, keys: set[str]) -> dict[str, dict]:
     return entries
 
 
-def compare_with_expected(name: str, verdicts: dict[str, Verdict], scheme: str) -> list[str]:
+def compare_with_expected(name: str, verdicts: dict[str, Verdict], scheme: str, transport: str = "http/1.1") -> list[str]:
     """Every way the suite's verdicts on target ``name`` differ from its expected-verdicts file.
 
     A new failure, a new pass (or a case no longer run), a failure for another reason than the
     recorded one, and a catalogue case that was not run at all (a broken run must not look clean)
-    are all problems.
+    are all problems. ``transport`` says which cases the run was for (a case's ``transport:``; the
+    HTTP/2 family runs only with ``--gateway-http2``).
     """
     from pytest_wsgateway.cases import load_catalogue
 
@@ -513,7 +520,7 @@ def compare_with_expected(name: str, verdicts: dict[str, Verdict], scheme: str) 
             problems.append(f"{name}: {case} fails, but not as recorded: {expected[case]['actual']!r} is not in\n"
                             f"{verdicts[case].message[:1500]}")
     for case in load_catalogue():
-        if scheme in case.schemes and case.id not in verdicts:
+        if scheme in case.schemes and case.transport == transport and case.id not in verdicts:
             problems.append(f"{name}: catalogue case {case.id} was not run")
     return problems
 

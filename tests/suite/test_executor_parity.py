@@ -19,7 +19,7 @@ SETTINGS = {"timeout": TIMEOUT, "echo": True, "api": load_api(str(DEFAULT_API_PA
 
 
 def verdicts(executor, target) -> dict[str, str]:
-    cases = [case for case in shipped_catalogue() if "ws" in case.schemes and unmet_requirement(case, target) is None]
+    cases = [case for case in shipped_catalogue() if target.runs(case) and unmet_requirement(case, target) is None]
     executor.prepare([(case, target) for case in cases])
     try:
         outcomes = {case.id: executor.outcome(case, target) for case in cases}

@@ -71,7 +71,7 @@ def expected_failures(name: str, case_ids: set[str]) -> set[str]:
 @functools.lru_cache(maxsize=None)
 def run_against(name: str | None) -> dict[str, Outcome]:
     """Every ws case against the reference server with fault ``name``: case id -> outcome."""
-    cases = [case for case in load_catalogue() if "ws" in case.schemes]
+    cases = [case for case in load_catalogue() if "ws" in case.schemes and case.transport == "http/1.1"]
     unknown = {requirement for case in cases for requirement in case.requires} - PROVIDED
     assert not unknown, f"new case requirement(s) {unknown}: tell test_mutation whether SETTINGS provides them"
     config = ServerConfig(schemes=("ws",), subprotocols=("chat",), fault=server_fault(name))
