@@ -232,8 +232,8 @@ def _latency(d: dict) -> list[str]:
         "",
         "What stays serial in the default run: interpreter and pytest start-up (~0.5 s), the canary (the",
         "valid upgrade each target gets before its cases), and the cases with a request body, which run",
-        "alone after the others so that a crash names its culprit. With concurrency 32 the same run took",
-        "2.1 s (7.4×). A metered gateway: `--gateway-concurrency 1..4` and `--gateway-rate N`.",
+        "alone after the others so that a crash names its culprit. `-n 8` pays for eight worker processes",
+        "on two cores. A metered gateway: `--gateway-concurrency 1..4` and `--gateway-rate N`.",
         "",
     ]
 
