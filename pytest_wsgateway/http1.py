@@ -111,6 +111,16 @@ def _tls_info(sock: socket.socket) -> TlsInfo | None:
     )
 
 
+def recv_before(sock: socket.socket, deadline: float) -> bytes:
+    """One read of at most 64 KiB, waiting at most until ``deadline`` (``time.monotonic()``);
+    raises TimeoutError or OSError; ``b""`` is EOF. Every read of the transports goes through here."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    sock.settimeout(remaining)
+    return sock.recv(65536)
+
+
 class _Reader:
     """Reads from a socket against deadlines; remembers EOF and errors instead of raising."""
 
@@ -120,11 +130,7 @@ class _Reader:
 
     def recv(self, deadline: float) -> bytes:
         """One read, waiting at most until ``deadline``; raises TimeoutError or OSError."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        self.sock.settimeout(remaining)
-        data = self.sock.recv(65536)
+        data = recv_before(self.sock, deadline)
         if not data:
             self.eof = True
         return data

@@ -126,11 +126,9 @@ class _Connection:
         """One read into the state machine (raises TimeoutError, OSError, or :class:`_Closed` at EOF)."""
         import h2.exceptions
 
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        self.sock.settimeout(remaining)
-        data = self.sock.recv(65536)
+        from .http1 import recv_before
+
+        data = recv_before(self.sock, deadline)
         if not data:
             for stream in self.streams.values():
                 stream.result.closed_by_peer = True
