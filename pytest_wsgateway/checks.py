@@ -463,7 +463,9 @@ def invalid_text_fails_connection(request: Request, exchange: Exchange, context:
     payload = bytes.fromhex(text_hex)
     echoed = any(m.opcode == wsframes.TEXT and m.payload == payload
                  for m in wsframes.messages(exchange.frames, _deflate(exchange)))
-    closed = any(frame.opcode == wsframes.CLOSE for frame in exchange.frames) or exchange.closed_by_peer
+    # a reset is the connection failed too: "_Fail the WebSocket Connection_" closes it, abruptly or not
+    reset = exchange.frame_error is not None and exchange.frame_error.kind == "reset"
+    closed = any(frame.opcode == wsframes.CLOSE for frame in exchange.frames) or exchange.closed_by_peer or reset
     if echoed or not closed:
         yield Finding("RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection",
                       "a close frame (1007) or the connection closed, the invalid text not delivered back",

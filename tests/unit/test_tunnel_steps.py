@@ -178,6 +178,16 @@ def test_a_1007_close_or_a_dropped_connection_fails_the_connection_as_required()
     assert finding.actual.startswith("no close frame (the TCP connection was closed)")
 
 
+def test_a_reset_after_invalid_text_is_the_connection_failed():
+    """uvicorn-wsproto sometimes resets instead of closing: that is failing the connection too (it
+    used to be read as 'stayed open', which made that library's verdict flaky)."""
+    from pytest_wsgateway.exchange import ExchangeError
+
+    reset = upgraded(frames.Frame(frames.PONG, b""),
+                     frame_error=ExchangeError("reset", "reading after the text frame failed: connection reset"))
+    assert judge("invalid_text_fails_connection", reset, text_hex=INVALID) == []
+
+
 def test_invalid_text_echoed_or_ignored_is_a_finding():
     echoed = upgraded(frames.Frame(frames.TEXT, bytes.fromhex(INVALID)[:5], fin=False),
                       frames.Frame(frames.CONTINUATION, bytes.fromhex(INVALID)[5:]), closed_by_peer=True)
