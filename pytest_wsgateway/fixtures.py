@@ -47,7 +47,8 @@ def wsgateway_server_cert(wsgateway_ca: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def wsgateway_server_ssl_context(wsgateway_server_cert: Any) -> ssl.SSLContext:
-    """Server-side context: TLS ≥ 1.2, ALPN ``http/1.1``, the :func:`wsgateway_server_cert` chain."""
+    """Server-side context: TLS ≥ 1.2, the :func:`wsgateway_server_cert` chain; ALPN ``http/1.1`` (the
+    server sets ``h2, http/1.1`` when it starts with ``ServerConfig.http2``, the default)."""
     from .reference_server import server_ssl_context
 
     return server_ssl_context(wsgateway_server_cert)
@@ -104,12 +105,13 @@ def wsgateway_fault(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture(scope="session")
 def wsgateway_server_config(wsgateway_listen_host: str, wsgateway_api_definition: Any, wsgateway_subprotocols,
                             wsgateway_server_ssl_context: ssl.SSLContext, wsgateway_fault: Any) -> Any:
-    """The ``ServerConfig`` of :func:`wsgateway_server`: ws and wss listeners on port 0."""
+    """The ``ServerConfig`` of :func:`wsgateway_server`: ws and wss listeners on port 0; WebSockets over
+    HTTP/2 (RFC 8441) on both, wss by ALPN ``h2`` and ws as h2c with prior knowledge."""
     from .reference_server import ServerConfig
 
     return ServerConfig(host=wsgateway_listen_host, api=wsgateway_api_definition, schemes=("ws", "wss"),
                         ssl_context=wsgateway_server_ssl_context, subprotocols=tuple(wsgateway_subprotocols),
-                        fault=wsgateway_fault)
+                        fault=wsgateway_fault, http2=True, h2c=True)
 
 
 @pytest.fixture(scope="session")

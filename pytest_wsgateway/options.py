@@ -52,7 +52,8 @@ OPTIONS = (
     ("http2", "off|auto|on", "also run the HTTP/2 family (WebSockets over HTTP/2, RFC 8441; cases h2-*): "
      "auto = wss:// targets, when the server offers it (ALPN h2 and SETTINGS_ENABLE_CONNECT_PROTOCOL), "
      "else the family is skipped; on = every target (ws:// as h2c with prior knowledge), and a server that "
-     "does not offer it fails h2-settings-enable-connect-protocol (default off; docs/http2.md)", "str"),
+     "does not offer it fails h2-settings-enable-connect-protocol (default: auto for the embedded reference "
+     "server, off for --gateway-url / --gateway-targets; docs/http2.md)", "str"),
     ("browser", None, "also open each target from a real headless Chromium and compare with the suite's verdict "
      "(conformance/test_browser.py); env WSGATEWAY_BROWSER may also be the path of a Chromium", "bool"),
     ("browser_path", "PATH", "the Chromium/Chrome binary for --gateway-browser (default: chromium on PATH)", "str"),

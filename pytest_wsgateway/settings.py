@@ -44,7 +44,8 @@ class Settings:
     #: Problems found in the options that do not stop the run (e.g. an AsyncAPI ``ws`` binding
     #: whose method is not GET); the plugin issues each as a configuration warning.
     warnings: tuple[str, ...] = ()
-    #: ``--gateway-http2``: off, auto or on (the HTTP/2 family, RFC 8441; see :attr:`Target.http2`).
+    #: ``--gateway-http2``: off, auto or on (the HTTP/2 family, RFC 8441; see :attr:`Target.http2`);
+    #: when not given, auto for the embedded reference server and off for given targets.
     http2: str = "off"
 
     @property

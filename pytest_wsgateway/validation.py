@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: ``--gateway-http2``: off (no HTTP/2 cases), auto (wss:// targets; skipped where not offered), on.
 HTTP2_MODES = ("off", "auto", "on")
+#: Without ``--gateway-http2``: the embedded reference server, which speaks RFC 8441 on its wss://
+#: listener, runs the HTTP/2 family (``auto``); a gateway named by URL or targets file does not
+#: (``off``: its run is what it was before the family existed, until asked).
+HTTP2_DEFAULT_EMBEDDED, HTTP2_DEFAULT_GIVEN = "auto", "off"
 
 
 def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOptions
@@ -45,8 +49,8 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
     retry_budget = _seconds(options.retry_budget, source("retry_budget"), 60.0, "a number of seconds, 0 or more",
                             zero=True)
     concurrency = _count(options.concurrency, source("concurrency"), 16)
-    http2 = (options.http2 or "off").strip().lower()
-    if http2 not in HTTP2_MODES:
+    http2 = (options.http2 or "").strip().lower() or None
+    if http2 is not None and http2 not in HTTP2_MODES:
         raise pytest.UsageError(f"{source('http2')} {options.http2!r}: expected one of {', '.join(HTTP2_MODES)}")
     if options.ca:
         _check_ca(options.ca, source("ca"))
@@ -59,7 +63,8 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
         headers = tuple(parse_header(text, options.header_source(index)) for index, text in enumerate(options.headers))
         api = load_api(options.api, source("api")) if options.api else None
         defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
-                    "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params), "http2": http2}
+                    "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params),
+                    "http2": http2 or HTTP2_DEFAULT_GIVEN}
         targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
                                         option=source("url"), **defaults) for url in options.urls])
         warnings: list[str] = []
@@ -67,14 +72,16 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
             targets += _file_targets(options, {**defaults, "ca_file": options.ca, "insecure": options.insecure,
                                                "echo": options.echo}, {target.id for target in targets}, warnings)
         if not targets:
-            targets = [target.with_settings(**defaults) for target in EMBEDDED_TARGETS]
+            embedded = {**defaults, "http2": http2 or HTTP2_DEFAULT_EMBEDDED}
+            targets = [target.with_settings(**embedded) for target in EMBEDDED_TARGETS]
     except (TargetError, ApiDefinitionError) as exc:
         raise pytest.UsageError(str(exc)) from None
     return Settings(targets=tuple(targets), timeout=timeout, origin=options.origin, headers=headers,
                     echo=options.echo, api=api, subprotocols=tuple(options.subprotocols),
                     known_failures=options.known_failures, write_baseline=options.write_baseline,
                     reports=options.reports, browser=options.browser, browser_path=options.browser_path,
-                    rate=rate, retry_budget=retry_budget, concurrency=concurrency, http2=http2,
+                    rate=rate, retry_budget=retry_budget, concurrency=concurrency,
+                    http2=http2 or (HTTP2_DEFAULT_EMBEDDED if targets[0].embedded else HTTP2_DEFAULT_GIVEN),
                     warnings=tuple(warnings))
 
 

@@ -5,7 +5,8 @@ Private keys never touch the disk except inside a private temporary directory
 needs a path; the directory is removed right after. Only the CA *certificate*
 (public) is written where the caller asks (:func:`write_ca_pem`).
 
-Server contexts advertise ALPN ``http/1.1`` and require TLS >= 1.2.
+Server contexts advertise ALPN ``http/1.1`` and require TLS >= 1.2 (a :class:`.server.ReferenceServer`
+that speaks HTTP/2 sets ``h2, http/1.1`` on its context when it starts).
 
 (PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
@@ -49,11 +50,12 @@ def issue_server_cert(
     return ca.issue_cert(*identities)
 
 
-def harden_server_context(ctx: ssl.SSLContext) -> ssl.SSLContext:
-    """TLS >= 1.2 and ALPN ``http/1.1`` (WebSocket over HTTP/1.1 only). Mutates ``ctx``."""
+def harden_server_context(ctx: ssl.SSLContext, alpn: Iterable[str] = ("http/1.1",)) -> ssl.SSLContext:
+    """TLS >= 1.2 and ALPN ``alpn`` (default ``http/1.1``; the server passes ``h2, http/1.1`` when it
+    speaks RFC 8441 on the listener). Mutates ``ctx``."""
     if ctx.minimum_version < ssl.TLSVersion.TLSv1_2 or ctx.minimum_version == ssl.TLSVersion.MINIMUM_SUPPORTED:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(list(alpn))
     return ctx
 
 

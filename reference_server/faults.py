@@ -53,6 +53,7 @@ from .http import (
     split_list,
     validate_upgrade,
 )
+from .http2 import H2_RULES, H2Response
 
 __all__ = ["Fault", "FAULTS", "STRICT", "RULES", "get", "resolve", "names"]
 
@@ -87,11 +88,26 @@ class Fault:
     ping_ends_message: bool = False
     #: Text messages are echoed without checking that they are UTF-8.
     utf8_unchecked: bool = False
+    # -- over HTTP/2 (RFC 8441, :mod:`.http2`); the frame seams above apply on a stream too --
+    #: The first SETTINGS carry SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (False: extended CONNECT is
+    #: still answered, without having been offered).
+    h2_advertise: bool = True
+    #: Extended CONNECT rules not checked (:data:`.http2.H2_RULES`: ``protocol``, ``path``, ``version``).
+    h2_ignores: frozenset[str] = frozenset()
+    #: Rewrites the HTTP/2 answer (a 200, an error response, or a reset) before it is sent.
+    h2_respond: Callable[[Any], Any] | None = None
+    #: The 200 that accepts an extended CONNECT carries END_STREAM (no tunnel is left).
+    h2_end_stream: bool = False
+    #: Opcodes of the server's frames dropped on HTTP/2 streams only (HTTP/1.1 is unaffected).
+    h2_drop_opcodes: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         unknown = set(self.ignores) - set(RULES)
         if unknown:
             raise ValueError(f"fault {self.name}: unknown rules {sorted(unknown)}")
+        unknown = set(self.h2_ignores) - set(H2_RULES)
+        if unknown:
+            raise ValueError(f"fault {self.name}: unknown HTTP/2 rules {sorted(unknown)}")
 
     @property
     def mistake(self) -> str:
@@ -149,6 +165,16 @@ class Fault:
         kept = [c for c in chunks if not (c and c[0] & 0x0F in self.drop_opcodes)]
         rewrite = self.rewrite_frame
         return kept if rewrite is None else [rewrite(c) if c else c for c in kept]
+
+    def h2_response(self, response: Any) -> Any:
+        """The HTTP/2 answer to send (a :class:`.http2.H2Response`): :attr:`h2_respond`'s rewrite, or unchanged."""
+        return self.h2_respond(response) if self.h2_respond is not None else response
+
+    def h2_outgoing(self, chunks: Sequence[bytes]) -> Sequence[bytes]:
+        """Frames to write on an HTTP/2 stream, after :meth:`outgoing`: :attr:`h2_drop_opcodes` dropped."""
+        if not self.h2_drop_opcodes:
+            return chunks
+        return [c for c in chunks if not (c and c[0] & 0x0F in self.h2_drop_opcodes)]
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -336,6 +362,23 @@ def _rewrite_control(opcode: int, change: Callable[[bytes], bytes]) -> Callable[
 def _close_code(code: int) -> Callable[[bytes], bytes]:
     """A close payload with its status code replaced by ``code`` (the reason kept)."""
     return lambda payload: code.to_bytes(2, "big") + payload[2:]
+
+
+# -- HTTP/2 rewrites -----------------------------------------------------------------------------
+
+
+def _h2_101(response: H2Response) -> H2Response:
+    """The 200 that accepts an extended CONNECT becomes a 101 (errors pass unchanged)."""
+    return dataclasses.replace(response, status=101) if response.status == 200 else response
+
+
+def _http11_spelling(name: str) -> str:
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-")).replace("Websocket", "WebSocket")
+
+
+def _h2_uppercase(response: H2Response) -> H2Response:
+    """Every response field name as HTTP/1.1 spells it (``Date``, ``Sec-WebSocket-Protocol``)."""
+    return dataclasses.replace(response, fields=tuple((_http11_spelling(n), v) for n, v in response.fields))
 
 
 # -- the registry -------------------------------------------------------------------------------
@@ -556,6 +599,64 @@ _PROFILES = (
         doc="The connection is closed right after the 101: the 101 is not a working tunnel.",
         seen="aiohttp#2973",
         close_after_101=True,
+    ),
+    # -- WebSockets over HTTP/2 (RFC 8441): seen by the h2- cases (over h2c on the ws listener) --
+    Fault(
+        "accepts-without-advertising",
+        doc="The server's SETTINGS do not carry `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`, yet an extended CONNECT "
+            "is answered 200 and tunnelled: a client must not send one then (RFC 8441 §3), and browsers take "
+            "the setting as the promise.",
+        seen="haproxy#1364, go#71128",
+        h2_advertise=False,
+    ),
+    Fault(
+        "answers-101-over-h2",
+        doc="A valid extended CONNECT is answered `:status 101` (an HTTP/1.1 101 translated as is) instead of "
+            "200; HTTP/2 has no 101 (RFC 9113 §8.6), so no client takes it as an accepted WebSocket.",
+        seen="",
+        h2_respond=_h2_101,
+    ),
+    Fault(
+        "end-stream-on-200",
+        doc="The 200 that accepts an extended CONNECT carries END_STREAM: the stream is closed on the server's "
+            "side before a single WebSocket frame (RFC 8441 §5: the stream is the tunnel).",
+        seen="",
+        h2_end_stream=True,
+    ),
+    Fault(
+        "accepts-bogus-protocol",
+        doc="`:protocol` is not checked: an extended CONNECT for `wsgateway-bogus` is answered 200 and tunnelled "
+            "as a WebSocket.",
+        seen="hypercorn (field notes: `:protocol: bogus` gets 200)",
+        h2_ignores=frozenset({"protocol"}),
+    ),
+    Fault(
+        "accepts-missing-path",
+        doc="An extended CONNECT without `:path` (or `:scheme`) is accepted instead of being treated as "
+            "malformed (RFC 8441 §4, RFC 9113 §8.1.1).",
+        seen="",
+        h2_ignores=frozenset({"path"}),
+    ),
+    Fault(
+        "ignores-version",
+        doc="`sec-websocket-version` is not checked over HTTP/2: missing or 99 still gets a 200 (HTTP/1.1 is "
+            "checked as before).",
+        seen="",
+        h2_ignores=frozenset({"version"}),
+    ),
+    Fault(
+        "no-pong-over-stream",
+        doc="Pings on an HTTP/2 stream are never answered (pongs dropped) while the same WebSocket over "
+            "HTTP/1.1 works: the shape of a gateway whose HTTP/2 path alone is broken.",
+        seen="haproxy#3355 (WebSockets over HTTP/2 broken, HTTP/1.1 fine)",
+        h2_drop_opcodes=frozenset({0xA}),
+    ),
+    Fault(
+        "uppercase-field-names",
+        doc="HTTP/2 response field names keep their HTTP/1.1 spelling (`Date`, `Sec-WebSocket-Protocol`, "
+            "`Content-Type`): RFC 9113 §8.2.1 makes such a response malformed.",
+        seen="",
+        h2_respond=_h2_uppercase,
     ),
     Fault(
         "delayed-101",

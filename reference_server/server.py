@@ -25,10 +25,18 @@ Listeners: ``ServerConfig.schemes`` (or, when None, the API definition's
 ``port``; with both, ``wss`` binds ``port`` and ``ws`` binds ``plain_port``.
 A plain ``ws://`` listener for local testing: ``ServerConfig(schemes=("ws",))``.
 
-TLS: ``ssl_context`` is required for ``wss``. The server speaks HTTP/1.1 only,
-so the context is set to ALPN ``["http/1.1"]`` and TLS >= 1.2 (the given
-context object is modified in place: Python cannot read back a context's ALPN
-list, so it is always set).
+TLS: ``ssl_context`` is required for ``wss``. The context is set to TLS >= 1.2 and
+ALPN ``["h2", "http/1.1"]`` (``ServerConfig.http2``, the default) or ``["http/1.1"]``
+(the given context object is modified in place: Python cannot read back a
+context's ALPN list, so it is always set).
+
+HTTP/2 (RFC 8441, WebSockets over an extended CONNECT stream): a TLS connection
+whose ALPN selected ``h2``, or (``ServerConfig.h2c``) a ``ws://`` connection that
+starts with the HTTP/2 preface (prior knowledge, RFC 9113 §3.3), is handed to
+:class:`.http2.H2ServerConnection` (sans-I/O; ``h2`` is imported then, not
+before); this shell only moves its bytes, with the same idle and write deadlines.
+A client that selects ``http/1.1`` (or offers no ALPN) gets the HTTP/1.1 server
+above, unchanged.
 
 (PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import email.utils
 import logging
 import socket
 import ssl
@@ -44,11 +53,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from websockets.frames import CloseCode, Frame, Opcode
+from websockets.frames import CloseCode
 from websockets.protocol import SEND_EOF, Protocol, Side, State
 
 from .api import WEBSOCKET_SCHEMES, ApiDefinition, default_api
 from .certs import harden_server_context
+from .echo import Echo as _Echo
 from .faults import Fault, resolve as resolve_fault
 from .http import (
     Accept,
@@ -65,6 +75,8 @@ __all__ = ["ServerConfig", "ReferenceServer", "serve"]
 logger = logging.getLogger("pytest_wsgateway.reference_server")
 
 _READ_SIZE = 65536
+#: What the HTTP/1.1 head reader finds when an h2c client starts with the preface (RFC 9113 §3.4).
+H2_PREFACE_HEAD = b"PRI * HTTP/2.0\r\n\r\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +99,11 @@ class ServerConfig:
     max_headers: int = 128
     max_connections: int = 1024
     max_message_size: int = 1 << 20
+    #: The wss listener offers ALPN ``h2`` (then ``http/1.1``) and speaks RFC 8441 over it.
+    http2: bool = True
+    #: The ws listener also speaks HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3): a connection
+    #: that starts with the HTTP/2 connection preface.
+    h2c: bool = False
     #: A fault profile (a name from :mod:`.faults` or a :class:`~.faults.Fault`): the server
     #: made wrong in one named way, for testing the suite. None = correct (:data:`.faults.STRICT`).
     #: A ``Fault`` with only ``respond`` set rewrites every handshake response (the 101 or an
@@ -149,7 +166,8 @@ class ReferenceServer:
         self._fault = resolve_fault(self.config.fault)
         if "wss" in self._schemes:
             assert self.config.ssl_context is not None
-            harden_server_context(self.config.ssl_context)
+            alpn = ("h2", "http/1.1") if self.config.http2 else ("http/1.1",)
+            harden_server_context(self.config.ssl_context, alpn)
         self._sockets: dict[str, socket.socket] = {}
         self._addresses: dict[str, tuple[str, int]] = {}
         self._thread: threading.Thread | None = None
@@ -420,6 +438,10 @@ class ReferenceServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         config = self.config
+        tls = writer.get_extra_info("ssl_object")
+        if tls is not None and tls.selected_alpn_protocol() == "h2":
+            await self._h2_session(reader, writer, b"")
+            return
         received = await self._read_head(reader)
         if received is None:
             return
@@ -427,6 +449,9 @@ class ReferenceServer:
             await self._send_and_close(reader, writer, None, received)
             return
         head, leftover = received
+        if config.h2c and tls is None and head == H2_PREFACE_HEAD:
+            await self._h2_session(reader, writer, head + leftover)
+            return
         fault = self._fault
         parsed = fault.parse(head, max_line=config.max_line, max_headers=config.max_headers)
         if isinstance(parsed, HttpError):
@@ -448,6 +473,53 @@ class ReferenceServer:
         if fault.close_after_101:
             return
         await self._websocket(reader, writer, decision, leftover)
+
+    async def _h2_session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: bytes) -> None:
+        """HTTP/2 on this connection: :class:`.http2.H2ServerConnection` decides, this loop moves bytes."""
+        from .http2 import PREFACE, H2ServerConnection
+
+        config = self.config
+        connection = H2ServerConnection(
+            route_ok=config.api.matches, fault=self._fault, subprotocols=config.subprotocols,
+            permessage_deflate=config.permessage_deflate, max_message_size=config.max_message_size,
+            clock=lambda: email.utils.formatdate(usegmt=True),
+            logger=logging.getLogger("pytest_wsgateway.reference_server.http2"),
+        )
+        if received and not PREFACE.startswith(received[: len(PREFACE)]):
+            return  # "PRI * HTTP/2.0" then not the rest of the preface: not HTTP/2 after all
+        try:
+            if received:
+                connection.receive_data(received)
+            await self._write(writer, connection.data_to_send())
+            while not connection.closed:
+                closing = connection.closing
+                try:
+                    data = await asyncio.wait_for(
+                        reader.read(_READ_SIZE), config.close_timeout if closing else config.idle_timeout)
+                except asyncio.TimeoutError:
+                    if closing:
+                        return  # the peers did not finish closing: just close TCP
+                    connection.shutdown("idle timeout")
+                    break
+                except (OSError, ssl.SSLError):
+                    return
+                if not data:
+                    connection.receive_eof()
+                    break
+                connection.receive_data(data)
+                outgoing = connection.data_to_send()
+                if outgoing:
+                    await self._write(writer, outgoing)
+            outgoing = connection.data_to_send()
+            if outgoing:
+                await self._write(writer, outgoing)
+        except asyncio.CancelledError:
+            connection.shutdown("server shutting down")  # 1001 on every open WebSocket, then GOAWAY
+            outgoing = connection.data_to_send()
+            if outgoing:
+                writer.write(outgoing)
+            writer.close()
+            raise
 
     async def _websocket(
         self,
@@ -529,53 +601,6 @@ class ReferenceServer:
                 writer.write(chunk)
         await asyncio.wait_for(writer.drain(), self.config.close_timeout)
         return done
-
-
-class _Echo:
-    """Reassemble data frames into messages and echo each complete message."""
-
-    def __init__(self, protocol: Protocol, fault: Fault) -> None:
-        self.protocol = protocol
-        self.fault = fault
-        self.opcode: Opcode | None = None
-        self.parts: list[bytes] = []
-        self.relaying = False  # ping-ends-message: continuations after the ping go out as they come
-
-    def process(self, events: list[Any]) -> None:
-        for frame in events:
-            opcode = frame.opcode
-            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                self.opcode, self.parts, self.relaying = opcode, [bytes(frame.data)], False
-            elif opcode is Opcode.CONT and self.relaying:
-                if self.protocol.state is State.OPEN:
-                    self.protocol.send_frame(Frame(Opcode.CONT, bytes(frame.data), fin=frame.fin))
-                self.relaying = not frame.fin
-                continue
-            elif opcode is Opcode.CONT:
-                self.parts.append(bytes(frame.data))
-            elif opcode is Opcode.PING and self.fault.ping_ends_message and self.opcode is not None:
-                self._echo(self.opcode, b"".join(self.parts))
-                self.opcode, self.parts, self.relaying = None, [], True
-                continue
-            else:
-                continue  # ping/pong/close are handled by websockets
-            if frame.fin and self.opcode is not None:
-                self._echo(self.opcode, b"".join(self.parts))
-                self.opcode, self.parts = None, []
-
-    def _echo(self, opcode: Opcode, payload: bytes) -> None:
-        protocol = self.protocol
-        if protocol.state is not State.OPEN:
-            return
-        if opcode is Opcode.TEXT:
-            try:
-                payload.decode("utf-8") if not self.fault.utf8_unchecked else None
-            except UnicodeDecodeError:
-                protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in text message")
-                return
-            protocol.send_text(payload)
-        else:
-            protocol.send_binary(payload)
 
 
 def _set_nodelay(writer: asyncio.StreamWriter) -> None:

@@ -1,9 +1,10 @@
-"""TLS hygiene of the reference server: TLS >= 1.2, ALPN http/1.1, private keys kept off the disk.
+"""TLS hygiene of the reference server: TLS >= 1.2, ALPN h2 and http/1.1, private keys kept off the disk.
 
 * A client capped at TLS 1.1 is refused (a control client capped at TLS 1.2 with the same
   settings gets through, so the refusal is the server's), also when the caller hands the server
   a context that would allow TLS 1.0.
-* ALPN: ``http/1.1`` is selected from ``h2, http/1.1``; ``h2`` is never selected.
+* ALPN: ``h2`` is selected from ``h2, http/1.1`` (the server speaks RFC 8441 over it) and
+  ``http/1.1`` from ``http/1.1``; with ``ServerConfig(http2=False)`` ``h2`` is never selected.
 * The private key touches the disk only inside a fresh 0700 directory, as a 0600 file (whatever
   the umask), removed before ``server_ssl_context`` returns; ``wsgateway-server --tls`` leaves
   only the public CA certificate in its temporary directory and removes that on SIGTERM.
@@ -133,15 +134,26 @@ def test_tls12_minimum_is_enforced_even_on_a_lenient_context(ca):
         _assert_refuses_tls11(server.address("wss"), ca)
 
 
-def test_alpn_selects_http11_and_never_h2(wss_server, ca):
+def test_alpn_selects_h2_when_offered_and_http11_otherwise(wss_server, ca):
     with _handshake(wss_server.address("wss"), _client(ca, alpn=("h2", "http/1.1"))) as tls:
-        assert tls.selected_alpn_protocol() == "http/1.1"
+        assert tls.selected_alpn_protocol() == "h2"
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
-    try:
-        with _handshake(wss_server.address("wss"), _client(ca, alpn=("h2",))) as tls:
-            assert tls.selected_alpn_protocol() is None
-    except ssl.SSLError as exc:  # refusing the handshake (no_application_protocol) is fine too
-        assert "NO_APPLICATION_PROTOCOL" in str(exc).upper() or "alert" in str(exc).lower(), exc
+    with _handshake(wss_server.address("wss"), _client(ca, alpn=("http/1.1", "h2"))) as tls:
+        assert tls.selected_alpn_protocol() == "h2"  # the server's preference: RFC 7301 §3.2
+    with _handshake(wss_server.address("wss"), _client(ca, alpn=("http/1.1",))) as tls:
+        assert tls.selected_alpn_protocol() == "http/1.1"
+
+
+def test_without_http2_alpn_selects_http11_and_never_h2(ca):
+    context = certs.server_ssl_context(certs.issue_server_cert(ca))
+    with ReferenceServer(ServerConfig(schemes=("wss",), ssl_context=context, http2=False)) as server:
+        with _handshake(server.address("wss"), _client(ca, alpn=("h2", "http/1.1"))) as tls:
+            assert tls.selected_alpn_protocol() == "http/1.1"
+        try:
+            with _handshake(server.address("wss"), _client(ca, alpn=("h2",))) as tls:
+                assert tls.selected_alpn_protocol() is None
+        except ssl.SSLError as exc:  # refusing the handshake (no_application_protocol) is fine too
+            assert "NO_APPLICATION_PROTOCOL" in str(exc).upper() or "alert" in str(exc).lower(), exc
 
 
 # --- private keys on disk -------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""The echo behind every WebSocket the reference server accepts, over HTTP/1.1 or an HTTP/2 stream.
+
+Sans-I/O: it reads frames from websockets' :class:`~websockets.protocol.Protocol` events and
+answers through the same protocol object; the server shells (:mod:`.server`, :mod:`.http2`) move
+the bytes. Complete text and binary messages are echoed whole (fragments reassembled); pings,
+pongs and close frames are handled by websockets. The fault profile decides two details
+(``ping_ends_message``, ``utf8_unchecked``).
+
+(PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.protocol import Protocol, State
+
+from .faults import Fault
+
+__all__ = ["Echo"]
+
+
+class Echo:
+    """Reassemble data frames into messages and echo each complete message."""
+
+    def __init__(self, protocol: Protocol, fault: Fault) -> None:
+        self.protocol = protocol
+        self.fault = fault
+        self.opcode: Opcode | None = None
+        self.parts: list[bytes] = []
+        self.relaying = False  # ping-ends-message: continuations after the ping go out as they come
+
+    def process(self, events: list[Any]) -> None:
+        for frame in events:
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                self.opcode, self.parts, self.relaying = opcode, [bytes(frame.data)], False
+            elif opcode is Opcode.CONT and self.relaying:
+                if self.protocol.state is State.OPEN:
+                    self.protocol.send_frame(Frame(Opcode.CONT, bytes(frame.data), fin=frame.fin))
+                self.relaying = not frame.fin
+                continue
+            elif opcode is Opcode.CONT:
+                self.parts.append(bytes(frame.data))
+            elif opcode is Opcode.PING and self.fault.ping_ends_message and self.opcode is not None:
+                self._echo(self.opcode, b"".join(self.parts))
+                self.opcode, self.parts, self.relaying = None, [], True
+                continue
+            else:
+                continue  # ping/pong/close are handled by websockets
+            if frame.fin and self.opcode is not None:
+                self._echo(self.opcode, b"".join(self.parts))
+                self.opcode, self.parts = None, []
+
+    def _echo(self, opcode: Opcode, payload: bytes) -> None:
+        protocol = self.protocol
+        if protocol.state is not State.OPEN:
+            return
+        if opcode is Opcode.TEXT:
+            try:
+                payload.decode("utf-8") if not self.fault.utf8_unchecked else None
+            except UnicodeDecodeError:
+                protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in text message")
+                return
+            protocol.send_text(payload)
+        else:
+            protocol.send_binary(payload)
