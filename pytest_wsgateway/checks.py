@@ -496,12 +496,16 @@ def close_code_is(request: Request, exchange: Exchange, context: Context, code: 
 @check("server_closes_tcp")
 def server_closes_tcp(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 6455 §7.1.1: after the closing handshake the TCP connection "SHOULD be closed first by
-    the server"."""
+    the server"; over HTTP/2 the stream, by END_STREAM (RFC 8441 §5)."""
     yield from _tunnel_ready(exchange, "the closing handshake")
     closed = any(frame.opcode == wsframes.CLOSE for frame in exchange.frames)
     if _upgraded(exchange) and closed and not exchange.closed_by_peer:
-        yield Finding("RFC 6455 §7.1.1: the server closes the TCP connection", "EOF after the close frames",
-                      "the connection stayed open")
+        if exchange.protocol == "h2":  # RFC 8441 §5: END_STREAM is the stream's TCP FIN
+            yield Finding("RFC 8441 §5: the server ends the stream (END_STREAM) after the closing handshake",
+                          "END_STREAM after the close frames", "the stream stayed open")
+        else:
+            yield Finding("RFC 6455 §7.1.1: the server closes the TCP connection", "EOF after the close frames",
+                          "the connection stayed open")
 
 
 @check("echo")

@@ -156,3 +156,19 @@ def test_a_second_stream_must_be_accepted_and_answer_its_ping():
     assert findings("second_stream_works", first, payload="two")[0].expected == "pong frame with payload 'two'"
     first.second.frames = frames.decode(bytes([0x80 | frames.PONG, 3]) + b"two")[0]
     assert findings("second_stream_works", first, payload="two") == []
+
+
+def test_server_closes_tcp_over_http2_names_end_stream():
+    """Over HTTP/2 the server's close is END_STREAM (RFC 8441 §5): the finding says so, not "TCP"."""
+    from pytest_wsgateway import checks, frames
+    from pytest_wsgateway.exchange import Exchange
+    from pytest_wsgateway.handshake import h2_fields, h2_response, render_h2_fields
+
+    head = render_h2_fields([(":status", "200")])
+    exchange = Exchange(request=render_h2_fields([(":method", "CONNECT")]), protocol="h2", response_head=head,
+                        response=h2_response(h2_fields(head)))
+    exchange.frames.append(frames.Frame(opcode=frames.CLOSE, payload=b"\x03\xe8", fin=True))
+    found = list(checks.CHECKS["server_closes_tcp"](None, exchange, checks.Context()))
+    assert [(f.requirement.split(":")[0], f.actual) for f in found] == [("RFC 8441 §5", "the stream stayed open")]
+    exchange.closed_by_peer = True
+    assert list(checks.CHECKS["server_closes_tcp"](None, exchange, checks.Context())) == []
