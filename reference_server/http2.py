@@ -256,7 +256,8 @@ class H2ServerConnection:
 
     ``route_ok``, ``subprotocols``, ``permessage_deflate``, ``max_message_size`` as in
     :class:`.server.ServerConfig`; ``fault`` a :class:`.faults.Fault` (its ``h2_*`` fields);
-    ``clock()`` the ``date`` of a 200 (an IMF-fixdate string), or None for no date.
+    ``clock()`` the ``date`` of a 200 (an IMF-fixdate string), or None for no date;
+    ``on_websocket()`` is called for each stream that becomes a WebSocket.
     """
 
     def __init__(
@@ -270,6 +271,7 @@ class H2ServerConnection:
         max_streams: int = 100,
         clock: Callable[[], str] | None = None,
         logger: logging.Logger | None = None,
+        on_websocket: Callable[[], None] | None = None,
     ) -> None:
         import h2.config
         import h2.connection
@@ -278,6 +280,7 @@ class H2ServerConnection:
         self.route_ok, self.fault, self.subprotocols = route_ok, fault, tuple(subprotocols)
         self.permessage_deflate, self.max_message_size = permessage_deflate, max_message_size
         self.clock, self.logger = clock, logger or logging.getLogger("pytest_wsgateway.reference_server.http2")
+        self.on_websocket = on_websocket
         config = h2.config.H2Configuration(
             client_side=False, header_encoding=None,
             validate_inbound_headers=False, normalize_inbound_headers=False,
@@ -392,6 +395,8 @@ class H2ServerConnection:
         if end_stream:
             return
         self.tunnels[stream_id] = self._tunnel(decision)
+        if self.on_websocket is not None:
+            self.on_websocket()
 
     def _tunnel(self, accept: H2Accept) -> _Tunnel:
         from websockets.protocol import Protocol, Side, State

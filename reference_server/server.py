@@ -44,6 +44,7 @@ above, unchanged.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import email.utils
 import logging
@@ -177,6 +178,9 @@ class ReferenceServer:
         self._start_error: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active = 0
+        #: WebSockets accepted so far, by protocol: ``"http/1.1"`` (a 101) and ``"h2"`` (an extended
+        #: CONNECT answered 200): which one a client (e.g. Chromium) used.
+        self.websockets: collections.Counter[str] = collections.Counter()
 
     # -- addresses --------------------------------------------------------
 
@@ -470,9 +474,13 @@ class ReferenceServer:
         if fault.delay_101:
             await asyncio.sleep(fault.delay_101)
         await self._write(writer, response.serialize())
+        self.websockets["http/1.1"] += 1
         if fault.close_after_101:
             return
         await self._websocket(reader, writer, decision, leftover)
+
+    def _count_h2(self) -> None:
+        self.websockets["h2"] += 1
 
     async def _h2_session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: bytes) -> None:
         """HTTP/2 on this connection: :class:`.http2.H2ServerConnection` decides, this loop moves bytes."""
@@ -482,7 +490,7 @@ class ReferenceServer:
         connection = H2ServerConnection(
             route_ok=config.api.matches, fault=self._fault, subprotocols=config.subprotocols,
             permessage_deflate=config.permessage_deflate, max_message_size=config.max_message_size,
-            clock=lambda: email.utils.formatdate(usegmt=True),
+            clock=lambda: email.utils.formatdate(usegmt=True), on_websocket=self._count_h2,
             logger=logging.getLogger("pytest_wsgateway.reference_server.http2"),
         )
         if received and not PREFACE.startswith(received[: len(PREFACE)]):
