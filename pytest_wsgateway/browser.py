@@ -98,7 +98,7 @@ class BrowserResult:
 
 _PAGE = """<!doctype html><meta charset="utf-8"><title>wsgateway browser probe</title>
 <script>
-const PROBES = %(probes)s, LIMIT_MS = %(limit_ms)d;
+const PROBES = %(probes)s, LIMIT_MS = %(limit_ms)d, WARM = %(warm)s;
 function one(probe) {
   return new Promise((resolve) => {
     let ws, opened = false, done = false, info = {};
@@ -115,6 +115,9 @@ function one(probe) {
   });
 }
 (async () => {
+  for (const origin of WARM) {  // an HTTP/2 connection that a wss:// WebSocket may then share (RFC 8441)
+    try { await fetch(origin + "/", {mode: "no-cors", credentials: "include", cache: "no-store"}); } catch (e) {}
+  }
   for (let i = 0; i < PROBES.length; i++) {
     const result = await one(PROBES[i]);
     await fetch("/result?i=" + i, {method: "POST", body: JSON.stringify(result)});
@@ -261,17 +264,22 @@ def _refusal_reasons(messages: list[str]) -> dict[str, list[str]]:
 
 
 def probe(probes: Sequence[Probe], *, chromium: str, ca_pem: str | None = None, insecure: bool = False,
-          timeout: float = 10.0) -> list[BrowserResult]:
+          timeout: float = 10.0, warm_http2: bool = False) -> list[BrowserResult]:
     """Run each probe in one headless Chromium, in order; every step is bounded by ``timeout``.
 
     ``ca_pem`` is added as a trusted root to a fresh NSS database (certutil, from libnss3-tools);
     ``insecure`` uses ``--ignore-certificate-errors`` instead (for ``--gateway-insecure`` only).
+    ``warm_http2``: before the WebSockets the page fetches each ``wss://`` origin as ``https://``
+    (credentialed, like a page of that site): Chromium opens a ``wss://`` WebSocket over HTTP/2
+    (RFC 8441) only on an HTTP/2 connection it already has, so without this it speaks HTTP/1.1.
     """
     if not probes:
         return []
     probes = list(probes)
+    warm = list(dict.fromkeys("https://" + p.url.split("://", 1)[1].split("/", 1)[0]
+                              for p in probes if warm_http2 and p.url.startswith("wss://")))
     page = _PAGE % {"probes": json.dumps([{"url": p.url, "protocols": list(p.protocols)} for p in probes]),
-                    "limit_ms": int(timeout * 1000)}
+                    "limit_ms": int(timeout * 1000), "warm": json.dumps(warm)}
     collector = _Collector(page.encode(), len(probes))
     server = threading.Thread(target=collector.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     server.start()

@@ -257,7 +257,8 @@ class H2ServerConnection:
     ``route_ok``, ``subprotocols``, ``permessage_deflate``, ``max_message_size`` as in
     :class:`.server.ServerConfig`; ``fault`` a :class:`.faults.Fault` (its ``h2_*`` fields);
     ``clock()`` the ``date`` of a 200 (an IMF-fixdate string), or None for no date;
-    ``on_websocket()`` is called for each stream that becomes a WebSocket.
+    ``on_handshake()`` is called for each request with ``:protocol``, ``on_websocket()`` for each stream
+    that becomes a WebSocket.
     """
 
     def __init__(
@@ -272,6 +273,7 @@ class H2ServerConnection:
         clock: Callable[[], str] | None = None,
         logger: logging.Logger | None = None,
         on_websocket: Callable[[], None] | None = None,
+        on_handshake: Callable[[], None] | None = None,
     ) -> None:
         import h2.config
         import h2.connection
@@ -280,7 +282,7 @@ class H2ServerConnection:
         self.route_ok, self.fault, self.subprotocols = route_ok, fault, tuple(subprotocols)
         self.permessage_deflate, self.max_message_size = permessage_deflate, max_message_size
         self.clock, self.logger = clock, logger or logging.getLogger("pytest_wsgateway.reference_server.http2")
-        self.on_websocket = on_websocket
+        self.on_websocket, self.on_handshake = on_websocket, on_handshake
         config = h2.config.H2Configuration(
             client_side=False, header_encoding=None,
             validate_inbound_headers=False, normalize_inbound_headers=False,
@@ -373,6 +375,8 @@ class H2ServerConnection:
 
     def _request(self, stream_id: int, headers: Any, ended: bool) -> None:
         fields = [(_text(name), _text(value)) for name, value in headers]
+        if self.on_handshake is not None and any(name == ":protocol" for name, _ in fields):
+            self.on_handshake()
         fault = self.fault
         decision = validate_extended_connect(
             fields, route_ok=self.route_ok, subprotocols=self.subprotocols,

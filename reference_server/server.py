@@ -178,8 +178,12 @@ class ReferenceServer:
         self._start_error: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active = 0
+        #: WebSocket opening handshakes received so far, by protocol: ``"http/1.1"`` (a request head
+        #: with an ``Upgrade`` field) and ``"h2"`` (a request with ``:protocol``): which one a client
+        #: (e.g. Chromium) used, whatever the answer.
+        self.handshakes: collections.Counter[str] = collections.Counter()
         #: WebSockets accepted so far, by protocol: ``"http/1.1"`` (a 101) and ``"h2"`` (an extended
-        #: CONNECT answered 200): which one a client (e.g. Chromium) used.
+        #: CONNECT answered 200 with the stream left open).
         self.websockets: collections.Counter[str] = collections.Counter()
 
     # -- addresses --------------------------------------------------------
@@ -461,6 +465,8 @@ class ReferenceServer:
         if isinstance(parsed, HttpError):
             await self._send_and_close(reader, writer, None, parsed.response)
             return
+        if parsed.get("Upgrade") is not None:
+            self.handshakes["http/1.1"] += 1
         decision = fault.validate(
             parsed,
             route_ok=config.api.matches,
@@ -482,6 +488,9 @@ class ReferenceServer:
     def _count_h2(self) -> None:
         self.websockets["h2"] += 1
 
+    def _count_h2_handshake(self) -> None:
+        self.handshakes["h2"] += 1
+
     async def _h2_session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: bytes) -> None:
         """HTTP/2 on this connection: :class:`.http2.H2ServerConnection` decides, this loop moves bytes."""
         from .http2 import PREFACE, H2ServerConnection
@@ -491,6 +500,7 @@ class ReferenceServer:
             route_ok=config.api.matches, fault=self._fault, subprotocols=config.subprotocols,
             permessage_deflate=config.permessage_deflate, max_message_size=config.max_message_size,
             clock=lambda: email.utils.formatdate(usegmt=True), on_websocket=self._count_h2,
+            on_handshake=self._count_h2_handshake,
             logger=logging.getLogger("pytest_wsgateway.reference_server.http2"),
         )
         if received and not PREFACE.startswith(received[: len(PREFACE)]):
