@@ -51,8 +51,10 @@ Which listeners run: by default the API definition's ws/wss schemes (the
 shipped API, like an IBM API Connect WebSocket API, lists [https, wss], so it
 needs --tls). For a plain ws:// listener in local testing pass --scheme ws
 (or list ws in your API file). With both ws and wss, --port is the wss port
-and --plain-port the ws port. The server speaks HTTP/1.1 only (ALPN http/1.1,
-TLS >= 1.2) and echoes every text and binary message.
+and --plain-port the ws port. The server speaks HTTP/1.1 and, on wss (ALPN h2,
+then http/1.1; TLS >= 1.2), WebSockets over HTTP/2 (RFC 8441; --no-http2 to
+offer http/1.1 only; --h2c for HTTP/2 with prior knowledge on ws), and echoes
+every text and binary message.
 """
 
 
@@ -133,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--permessage-deflate",
         action="store_true",
         help="negotiate permessage-deflate when offered (default: no extensions)",
+    )
+    parser.add_argument(
+        "--no-http2",
+        action="store_true",
+        help="offer only http/1.1 in ALPN on wss (default: h2 then http/1.1; RFC 8441 over h2)",
+    )
+    parser.add_argument(
+        "--h2c",
+        action="store_true",
+        help="also take HTTP/2 with prior knowledge (h2c) on the ws listener (default: HTTP/1.1 only there)",
     )
     parser.add_argument(
         "--open-timeout",
@@ -222,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                 permessage_deflate=args.permessage_deflate,
                 open_timeout=args.open_timeout,
                 fault=fault,
+                http2=not args.no_http2,
+                h2c=args.h2c,
             )
             server = ReferenceServer(config)
             try:

@@ -150,3 +150,28 @@ def test_time_options_must_be_finite_and_positive(tmp_path, option, value):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wsgateway-server: error: "), result.stderr
     assert f"argument {option}: must be > 0 and finite (seconds): {value!r}" in lines[0], lines
+
+
+def test_h2c_option_takes_http2_with_prior_knowledge_on_ws(tmp_path):
+    import socket
+    from urllib.parse import urlsplit
+
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")  # + an empty SETTINGS
+    for args in (["--h2c"], []):
+        cli = CliServer(["--scheme", "ws", *args], cwd=str(tmp_path))
+        try:
+            [url] = cli.wait_ready()["url"]
+            parts = urlsplit(url)
+            with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+                sock.sendall(preface)
+                head = b""
+                while len(head) < 12:
+                    chunk = sock.recv(12 - len(head))
+                    assert chunk, head
+                    head += chunk
+            # h2c: the server's first frame is its SETTINGS (type 0x4, flags 0); without --h2c: HTTP/1.1's 505
+            assert (head[3:5] == b"\x04\x00") if args else head == b"HTTP/1.1 505", head
+            returncode, stderr = cli.stop()
+        finally:
+            cli.kill()
+        assert returncode == 0 and "Traceback" not in stderr
