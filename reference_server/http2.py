@@ -46,8 +46,9 @@ when this module is imported, so the plugin's start-up does not pay for it.
    so :func:`validate_extended_connect` does it per stream. Each accepted stream gets its own
    websockets :class:`~websockets.protocol.Protocol` and :class:`.echo.Echo`: DATA in, frames
    echoed back as DATA (within the peer's flow-control window, the rest queued until a
-   WINDOW_UPDATE); the WebSocket's end of the byte stream (websockets' EOF) is END_STREAM
-   (RFC 8441 §5: END_STREAM plays the TCP FIN), a peer's END_STREAM is its EOF.
+   WINDOW_UPDATE -- at most ``max_pending`` bytes, else the stream is reset); the WebSocket's
+   end of the byte stream (websockets' EOF) is END_STREAM (RFC 8441 §5: END_STREAM plays the
+   TCP FIN), a peer's END_STREAM is its EOF.
 
 A fault profile (:mod:`.faults`) changes this in one named way through its ``h2_*`` fields
 (``h2_advertise``, ``h2_ignores``, ``h2_respond``, ``h2_end_stream``, ``h2_drop_opcodes``)
@@ -72,7 +73,7 @@ __all__ = ["H2Response", "H2Accept", "H2Reject", "validate_extended_connect", "H
 #: The client connection preface (RFC 9113 §3.4); h2c with prior knowledge starts with it.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #: RFC 9113 §7 error codes used here.
-NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM = 0x0, 0x1, 0x7
+NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM, ENHANCE_YOUR_CALM = 0x0, 0x1, 0x7, 0xB
 #: Request rules a fault profile may ignore over HTTP/2 (``Fault.h2_ignores``).
 H2_RULES = ("protocol", "path", "version")
 #: SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3) and SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §6.5.2).
@@ -281,6 +282,9 @@ class H2ServerConnection:
 
         self.route_ok, self.fault, self.subprotocols = route_ok, fault, tuple(subprotocols)
         self.permessage_deflate, self.max_message_size = permessage_deflate, max_message_size
+        #: Echoed bytes a stream may hold while the peer's flow-control window is closed (then the
+        #: stream is reset with ENHANCE_YOUR_CALM): memory stays bounded.
+        self.max_pending = 4 * max_message_size + 65536
         self.clock, self.logger = clock, logger or logging.getLogger("pytest_wsgateway.reference_server.http2")
         self.on_websocket, self.on_handshake = on_websocket, on_handshake
         config = h2.config.H2Configuration(
@@ -424,6 +428,11 @@ class H2ServerConnection:
                 tunnel.pending += chunk
             else:  # websockets' SEND_EOF: the WebSocket is done with the byte stream
                 tunnel.eof = True
+        if len(tunnel.pending) > self.max_pending:  # a peer that sends but never opens its window
+            self.logger.debug("stream %d: %d bytes wait for the peer's window; reset", stream_id, len(tunnel.pending))
+            self.tunnels.pop(stream_id, None)
+            self.h2.reset_stream(stream_id, ENHANCE_YOUR_CALM)
+            return
         try:
             while tunnel.pending:
                 window = min(self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size)

@@ -278,3 +278,39 @@ def test_h2c_with_prior_knowledge_only_when_asked(server):
         with socket.create_connection(plain.address("ws"), timeout=5) as sock:
             sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
             assert sock.recv(4096).startswith(b"HTTP/1.1 505 ")
+
+
+def test_a_peer_that_never_opens_its_window_gets_its_stream_reset_not_unbounded_buffering():
+    """In memory (sans-I/O both sides): the client's INITIAL_WINDOW_SIZE is 0, so no echo can leave;
+    once more than ``max_pending`` bytes wait, the server resets the stream (ENHANCE_YOUR_CALM)."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.settings
+
+    from pytest_wsgateway.reference_server import faults
+    from pytest_wsgateway.reference_server.http2 import ENHANCE_YOUR_CALM, H2ServerConnection
+
+    server = H2ServerConnection(route_ok=(ROUTE,), fault=faults.STRICT, max_message_size=1000)
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    client.local_settings = h2.settings.Settings(client=True, initial_values={
+        h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0, h2.settings.SettingCodes.ENABLE_PUSH: 0})
+    client.initiate_connection()
+    events = []
+
+    def exchange():
+        server.receive_data(client.data_to_send())
+        events.extend(client.receive_data(server.data_to_send()))
+
+    exchange()
+    client.send_headers(1, [(n.encode(), v.encode()) for n, v in VALID])
+    exchange()
+    assert any(isinstance(e, h2.events.ResponseReceived) for e in events)
+    for _ in range(80):  # 80 echoes of 1000 bytes: more than 4 * 1000 + 65536 in all
+        if any(isinstance(e, h2.events.StreamReset) for e in events):
+            break
+        client.send_data(1, Frame(Opcode.BINARY, b"x" * 1000).serialize(mask=True, extensions=[]))
+        exchange()
+    resets = [e for e in events if isinstance(e, h2.events.StreamReset)]
+    assert resets and resets[0].error_code == ENHANCE_YOUR_CALM
+    assert 1 not in server.tunnels
