@@ -45,6 +45,11 @@ def test_my_client_notices(wsgateway_server): ...
 
 `delayed-101` holds the 101 for 6 s by default (past the suite's default 5 s timeout);
 `--fault-delay SECONDS` or `faults.get("delayed-101").with_delay(SECONDS)` changes that.
+
+The HTTP/2 profiles (`accepts-without-advertising` … `uppercase-field-names`) change only what the
+server does over HTTP/2 (RFC 8441, [http2.md](http2.md)): serve them on wss (ALPN `h2`) or with
+`--h2c` on ws (`ServerConfig(h2c=True)`), and run the `h2-` family (`--gateway-http2 auto|on`); the
+mutation test runs it over h2c. Over HTTP/1.1 such a server is correct.
 """
 
 
