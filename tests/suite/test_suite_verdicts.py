@@ -24,6 +24,30 @@ def test_reference_server_passes_every_case_over_ws_and_wss(pytester):
     assert targets == {"reference-ws", "reference-wss"} and len(passed) >= 120
 
 
+def test_the_embedded_default_run_includes_the_http2_family_on_wss_and_a_marker_selects_it(pytester):
+    from pytest_wsgateway.cases import load_catalogue
+
+    family = {case.id for case in load_catalogue() if case.transport == "h2"}
+    reprec = pytester.inline_run("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider", "-m", "http2")
+    passed, skipped, failed = reprec.listoutcomes()
+    assert failed == [] and skipped == []
+    ran = {r.nodeid.split("[", 1)[1].rstrip("]") for r in passed}
+    assert ran == {f"{case}@reference-wss" for case in family} and len(family) >= 16  # ALPN h2 on wss only
+
+
+@pytest.mark.parametrize(("mode", "targets"), [("off", set()), ("on", {"reference-ws", "reference-wss"})])
+def test_gateway_http2_off_or_on_for_the_embedded_server(pytester, mode, targets):
+    """off takes the family out; on adds the ws target too (h2c with prior knowledge)."""
+    from pytest_wsgateway.cases import load_catalogue
+
+    family = {case.id for case in load_catalogue() if case.transport == "h2"}
+    reprec = pytester.runpytest_subprocess("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider",
+                                           "-m", "http2", f"--gateway-http2={mode}", "-rA", timeout=120)
+    ran = {line.split("[", 1)[1].split("]", 1)[0] for line in reprec.stdout.lines if line.startswith("PASSED ")}
+    assert ran == {f"{case}@{target}" for case in family for target in targets}
+    assert reprec.ret == (0 if targets else pytest.ExitCode.NO_TESTS_COLLECTED)
+
+
 # What websockets (the library's default server) does wrong, each a real RFC deviation:
 WEBSOCKETS_DEVIATIONS = {
     # RFC 6455 §4.4: the refusal of version 99 is a 400 without Sec-WebSocket-Version.
