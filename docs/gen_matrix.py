@@ -75,7 +75,7 @@ def collect(workdir: Path) -> dict[str, dict[str, _gateways.Verdict]]:
         tls = _gateways.write_tls_files(ca, workdir / "tls")
         context = server_ssl_context(issue_server_cert(ca))
         reference = stack.enter_context(ReferenceServer(ServerConfig(host=_gateways.HOST, schemes=("ws", "wss"),
-                                                                     ssl_context=context)))
+                                                                     ssl_context=context, permessage_deflate=True)))
         upstream = reference.address("ws")[1]
         urls = {"reference-ws": reference.urls["ws"], "reference-wss": reference.urls["wss"]}
         for kind in _gateways.KINDS:

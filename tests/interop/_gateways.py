@@ -207,25 +207,34 @@ https://{host}:{port} {{
 """
 
 
-def _command(kind: str, directory: Path, port: int, upstream: int, tls: TlsFiles) -> tuple[list[str], dict[str, str]]:
-    """Write ``kind``'s configuration into ``directory``; return its argv and environment."""
+def _command(kind: str, directory: Path, port: int, upstream: int, tls: TlsFiles,
+             timeouts: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """Write ``kind``'s configuration into ``directory``; return its argv and environment.
+    ``timeouts`` replaces configuration lines (e.g. ``{"proxy_read_timeout 60s": "proxy_read_timeout 1s"}``)."""
     values = dict(dir=directory, host=HOST, port=port, upstream=upstream, tls=tls, path=PATH)
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "HOME": str(directory / "home"),
            "XDG_CONFIG_HOME": str(directory / "config"), "XDG_DATA_HOME": str(directory / "data"),
            "XDG_CACHE_HOME": str(directory / "cache"), "TMPDIR": str(directory / "tmp")}
     for sub in ("home", "config", "data", "cache", "tmp"):
         (directory / sub).mkdir(exist_ok=True)
+    def write(name: str, text: str) -> None:
+        for line, replacement in (timeouts or {}).items():
+            if line not in text:
+                raise ValueError(f"{kind}: no line {line!r} to replace")
+            text = text.replace(line, replacement)
+        (directory / name).write_text(text)
+
     if kind.startswith("nginx"):
         extra = _NGINX_MAP_RECIPE if kind == "nginx-map-recipe" else _NGINX_NO_UPGRADE
-        (directory / "nginx.conf").write_text(_NGINX_COMMON.format(**values, **extra))
+        write("nginx.conf", _NGINX_COMMON.format(**values, **extra))
         argv = [_binary("nginx"), "-p", str(directory), "-c", str(directory / "nginx.conf"),
                 "-e", str(directory / "error.log"), "-g", "daemon off;"]
     elif kind in ("haproxy", "haproxy-h2"):
         config = _HAPROXY if kind == "haproxy" else _HAPROXY.replace("alpn http/1.1", "alpn h2,http/1.1")
-        (directory / "haproxy.cfg").write_text(config.format(**values))
+        write("haproxy.cfg", config.format(**values))
         argv = [_binary("haproxy"), "-f", str(directory / "haproxy.cfg"), "-db"]
     elif kind == "caddy":
-        (directory / "Caddyfile").write_text(_CADDY.format(**values))
+        write("Caddyfile", _CADDY.format(**values))
         argv = [_binary("caddy"), "run", "--config", str(directory / "Caddyfile"), "--adapter", "caddyfile"]
     else:
         raise ValueError(f"unknown gateway kind {kind!r}")
@@ -370,12 +379,14 @@ class RunningGateway:
 
 
 @contextlib.contextmanager
-def gateway(kind: str, upstream_port: int, directory: Path, tls: TlsFiles) -> Iterator[RunningGateway]:
-    """Run gateway ``kind`` on a free loopback port in front of ``upstream_port``; stop it afterwards."""
+def gateway(kind: str, upstream_port: int, directory: Path, tls: TlsFiles,
+            timeouts: dict[str, str] | None = None) -> Iterator[RunningGateway]:
+    """Run gateway ``kind`` on a free loopback port in front of ``upstream_port``; stop it afterwards.
+    ``timeouts``: configuration lines replaced (the idle measurements, tests/interop/test_gateway_idle.py)."""
     directory.mkdir(parents=True, exist_ok=True)
     for attempt in (1, 2):
         port = free_port()
-        argv, env = _command(kind, directory, port, upstream_port, tls)
+        argv, env = _command(kind, directory, port, upstream_port, tls, timeouts)
         log = directory / f"{kind}-{attempt}.log"
         if shutil.which("setpriv"):
             argv = [shutil.which("setpriv"), "--pdeathsig", "KILL", "--", *argv]
@@ -403,8 +414,10 @@ def gateway(kind: str, upstream_port: int, directory: Path, tls: TlsFiles) -> It
 
 @contextlib.contextmanager
 def reference_upstream() -> Iterator[int]:
-    """A plain ws:// reference server on loopback; yields its port (the gateways' upstream)."""
-    with reference_server(ServerConfig(host=HOST, port=0, schemes=("ws",))) as server:
+    """A plain ws:// reference server on loopback; yields its port (the gateways' upstream). It
+    negotiates permessage-deflate when offered, as most backends do: the gateways relay the offer
+    and the compressed frames (the tunnel-deflate-* cases)."""
+    with reference_server(ServerConfig(host=HOST, port=0, schemes=("ws",), permessage_deflate=True)) as server:
         yield server.address("ws")[1]
 
 
