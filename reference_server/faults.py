@@ -605,7 +605,7 @@ _PROFILES = (
         doc="Under permessage-deflate, compressed messages are passed on with RSV1 cleared: the client reads "
             "the DEFLATE bytes as the message itself (RFC 7692 §6: RSV1 \"indicates whether a message is "
             "compressed or not\"). A relay that rebuilds frame headers and drops the bits it does not know.",
-        seen="traefik#4843 (the extension lost on the way while the backend compresses)",
+        seen="",
         rewrite_frame=_data_rsv1(lambda opcode, first: first & ~0x40 if opcode != 0x0 else first),
     ),
     Fault(
