@@ -248,6 +248,17 @@ def test_suite_verdicts_on_h2_gateways_are_the_expected_ones(h2_gateways, tls, p
     assert sum(verdict.outcome == "passed" for verdict in found.values()) >= 6
 
 
+@pytest.mark.parametrize("name", sorted(_gateways.H11_VIA_H2))
+def test_http11_suite_verdicts_through_h2_gateways_are_the_expected_ones(h2_gateways, tls, pytester, name):
+    """The HTTP/1.1 suite (``--gateway-http2`` off) through the same listener: ALPN selects http/1.1."""
+    url = h2_gateways(_gateways.H11_VIA_H2[name])
+    recorder = _gateways.VerdictRecorder()
+    pytester.inline_run(*_gateways.suite_args([url], tls.ca), plugins=[recorder])
+    found = recorder.for_target(target_id(url))
+    assert _gateways.compare_with_expected(name, found, "wss") == []
+    assert sum(verdict.outcome == "passed" for verdict in found.values()) >= 100
+
+
 @pytest.mark.parametrize("kind", _gateways.H2_CONTROLS)
 def test_not_advertising_gateways_are_reported_not_offered(h2_gateways, tls, pytester, kind):
     """nginx and Caddy speak HTTP/2 on their TLS listener but do not offer RFC 8441: under ``auto``
