@@ -10,95 +10,19 @@ CONNECT shows "RFC 8441 not offered": skipped, never failed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
 
-from tests.harness import bind_loopback, serve_in_thread, target_id
+from tests.harness import bind_loopback, target_id
 from tests.interop import _gateways
-from tests.interop._servers import asgi_echo
+from tests.interop._servers import HYPERCORN_IDLE, hypercorn_server
 
-#: hypercorn 0.18 creates its idle-timeout coroutine after its task group began shutting down when a
-#: client closes a connection: the coroutine is never awaited (hypercorn's, not the suite's). It is
-#: silenced here and collected before a server's fixture ends (:func:`_collect_hypercorn_garbage`).
-HYPERCORN_IDLE = "coroutine 'TCPServer._idle_timeout' was never awaited"
 pytestmark = [pytest.mark.usefixtures("no_suite_environment"),
               pytest.mark.filterwarnings(f"ignore:{HYPERCORN_IDLE}:RuntimeWarning")]
-
-
-
-@contextlib.contextmanager
-def hypercorn_server(tls: _gateways.TlsFiles, *, h2c: bool = False,
-                     enable_connect: bool = True) -> Iterator[str]:
-    """hypercorn with ``asgi_echo``: ``wss://`` (TLS, ALPN h2 and http/1.1), or with ``h2c`` a
-    plain ``ws://`` listener (HTTP/2 with prior knowledge). ``enable_connect=False`` stops the
-    server from advertising SETTINGS_ENABLE_CONNECT_PROTOCOL (a peer that does not offer RFC 8441)."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    for name in ("hypercorn.error", "hypercorn.access"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    config = Config()
-    config.loglevel = "CRITICAL"
-    config.graceful_timeout = 1.0
-    if h2c:
-        config.bind = [f"fd://{os.dup(sock.fileno())}"]
-    else:
-        config.certfile, config.keyfile = tls.cert, tls.key
-        config.bind = [f"fd://{os.dup(sock.fileno())}"]
-    sock.close()
-
-    async def main(stop: asyncio.Event) -> None:
-        await serve(asgi_echo, config, shutdown_trigger=stop.wait, mode="asgi")
-
-    try:
-        with _settings_patch(enable_connect), serve_in_thread(main, name="hypercorn"):
-            yield f"{'ws' if h2c else 'wss'}://127.0.0.1:{port}/websocket-test"
-    finally:
-        _collect_hypercorn_garbage()
-
-
-def _collect_hypercorn_garbage() -> None:
-    """Collect hypercorn's never-awaited coroutines now, while their warning is silenced, rather than
-    in whichever test the garbage collector happens to run next."""
-    import gc
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", HYPERCORN_IDLE, RuntimeWarning)
-        gc.collect()
-
-
-@contextlib.contextmanager
-def _settings_patch(enable: bool) -> Iterator[None]:
-    """Without ``enable``, hypercorn's HTTP/2 SETTINGS lack ENABLE_CONNECT_PROTOCOL."""
-    if enable:
-        yield
-        return
-    import h2.settings
-    from hypercorn.protocol import h2 as hypercorn_h2
-
-    original = hypercorn_h2.H2Protocol.__init__
-
-    def patched(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        self.connection.local_settings = h2.settings.Settings(
-            client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100})
-
-    hypercorn_h2.H2Protocol.__init__ = patched
-    try:
-        yield
-    finally:
-        hypercorn_h2.H2Protocol.__init__ = original
 
 
 @pytest.fixture(scope="module")
