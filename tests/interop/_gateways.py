@@ -275,14 +275,13 @@ H2WebSockets on
 """
 
 # nghttpx (Debian nghttp2-proxy): a TLS frontend (ALPN h2, http/1.1) in front of an HTTP/1.1 backend.
+# Its error log stays on stderr (no errorlog-file): the harness reads "already in use" there.
 _NGHTTPX = """\
 frontend={host},{port}
 backend={host},{upstream};;proto=http/1.1
 private-key-file={tls.key}
 certificate-file={tls.cert}
 pid-file={dir}/nghttpx.pid
-errorlog-file={dir}/error.log
-accesslog-file={dir}/access.log
 workers=1
 no-ocsp=yes
 """

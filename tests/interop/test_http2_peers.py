@@ -6,6 +6,12 @@ event loop. The suite runs its ``h2-`` cases with ``--gateway-http2 on`` against
 of failing cases must equal tests/expected_verdicts/<peer>.yaml (each failure a real deviation, with
 evidence). A loopback test drives the transport directly, and a server that does not offer extended
 CONNECT shows "RFC 8441 not offered": skipped, never failed.
+
+Real gateways with an HTTP/2 TLS listener in front of the reference server's HTTP/1.1 ws:// listener
+(tests/interop/_gateways.py): HAProxy, Apache (``H2WebSockets on``) and nghttpx are pinned the same
+way; nginx and Caddy, which do not offer RFC 8441, are the controls (their files say ``not_offered``).
+The HTTP/1.1 suite also runs through Apache's listener (``apache.yaml``). A missing binary skips its
+tests, except under ``CI=true`` (:func:`_gateways.require_binary`).
 """
 
 from __future__ import annotations
@@ -242,3 +248,22 @@ def test_docs_peer_table_matches_the_expected_verdicts():
         for case, cells in rows.items():
             wanted = "–" if not_offered else "**FAIL**" if case in failures else "pass"
             assert cells[peer] == wanted, f"docs/http2.md: {case} on {peer} says {cells[peer]}, the pinned verdict is {wanted}"
+
+
+@pytest.mark.parametrize("kind", ["apache-h2", "nghttpx-h2"])
+def test_a_port_taken_before_the_h2_gateway_binds_it_is_retried_on_a_fresh_one(kind, tls, tmp_path, monkeypatch):
+    """The free-port race, forced: the gateway must say "already in use" where the harness reads it
+    (its stdout/stderr log), so the harness retries on a fresh port instead of failing."""
+    import socket
+
+    _gateways.require_binary(kind)
+    real_free_port = _gateways.free_port
+    with socket.create_server((_gateways.HOST, 0)) as squatter, _gateways.reference_upstream() as upstream:
+        taken = squatter.getsockname()[1]
+        ports = iter([taken])
+        monkeypatch.setattr(_gateways, "free_port", lambda: next(ports, None) or real_free_port())
+        with _gateways.gateway(kind, upstream, tmp_path, tls) as gateway:
+            assert gateway.port != taken
+            assert "already in use" in (tmp_path / f"{kind}-1.log").read_text().lower()
+            with socket.create_connection((_gateways.HOST, gateway.port), timeout=5):
+                pass
