@@ -102,15 +102,24 @@ class Exchange:
     #: and ``response`` reads ``HTTP/2 <status>`` with the regular fields); ``settings`` the
     #: server's first SETTINGS frame (identifier -> value; None when none arrived);
     #: ``stream_ended`` whether the response itself ended the stream (END_STREAM on its HEADERS:
-    #: no tunnel; a later END_STREAM is the peer's close, ``closed_by_peer``); ``reset_code`` the error
-    #: code of an RST_STREAM on it (or of a GOAWAY), else None.
+    #: no tunnel; a later END_STREAM is the peer's close, ``closed_by_peer``); ``end_stream`` whether
+    #: such a later END_STREAM came (the stream's orderly close, RFC 8441 §5 -- ``closed_by_peer`` alone
+    #: may be the whole connection dropped); ``reset_code`` the error code of an RST_STREAM on it (or
+    #: of a GOAWAY), else None.
     protocol: str = "http/1.1"
     settings: dict[int, int] | None = None
     stream_ended: bool = False
+    end_stream: bool = False
     reset_code: int | None = None
     #: HTTP/2: a second extended CONNECT on the same connection while the first stream was open
     #: (the ``second-stream`` step), recorded like the first.
     second: Exchange | None = None
+    #: The ``idle`` step (the ``tunnel-idle`` case): the quiet time asked for (seconds), and when the
+    #: connection ended during it, after how many seconds of quiet (``idle_cut``) and how
+    #: (``idle_cut_how``: "closed", "reset", "close frame 1001"...); None when it stayed open.
+    idle_declared: float | None = None
+    idle_cut: float | None = None
+    idle_cut_how: str = ""
 
     @property
     def upgraded(self) -> bool:

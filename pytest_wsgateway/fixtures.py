@@ -105,13 +105,14 @@ def wsgateway_fault(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture(scope="session")
 def wsgateway_server_config(wsgateway_listen_host: str, wsgateway_api_definition: Any, wsgateway_subprotocols,
                             wsgateway_server_ssl_context: ssl.SSLContext, wsgateway_fault: Any) -> Any:
-    """The ``ServerConfig`` of :func:`wsgateway_server`: ws and wss listeners on port 0; WebSockets over
-    HTTP/2 (RFC 8441) on both, wss by ALPN ``h2`` and ws as h2c with prior knowledge."""
+    """The ``ServerConfig`` of :func:`wsgateway_server`: ws and wss listeners on port 0, negotiating
+    permessage-deflate when offered (as most backends do), so the deflate cases have something to judge;
+    WebSockets over HTTP/2 (RFC 8441) on both, wss by ALPN ``h2`` and ws as h2c with prior knowledge."""
     from .reference_server import ServerConfig
 
     return ServerConfig(host=wsgateway_listen_host, api=wsgateway_api_definition, schemes=("ws", "wss"),
                         ssl_context=wsgateway_server_ssl_context, subprotocols=tuple(wsgateway_subprotocols),
-                        fault=wsgateway_fault, http2=True, h2c=True)
+                        permessage_deflate=True, fault=wsgateway_fault, http2=True, h2c=True)
 
 
 @pytest.fixture(scope="session")

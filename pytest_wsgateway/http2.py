@@ -79,7 +79,7 @@ class _Stream:
     def end(self) -> None:
         self.ended = self.end_stream = True
         if self.result.response is not None:  # after the answer, END_STREAM is the peer's close
-            self.result.closed_by_peer = True
+            self.result.closed_by_peer = self.result.end_stream = True
 
 
 class _Connection:

@@ -54,6 +54,9 @@ OPTIONS = (
      "else the family is skipped; on = every target (ws:// as h2c with prior knowledge), and a server that "
      "does not offer it fails h2-settings-enable-connect-protocol (default: auto for the embedded reference "
      "server, off for --gateway-url / --gateway-targets; docs/http2.md)", "str"),
+    ("idle", "SECONDS", "the gateway must keep a quiet WebSocket open this long: the opt-in, slow case "
+     "tunnel-idle waits that long, then pings (marker wsgateway_slow; a cut-off before it is reported in "
+     "seconds; docs/tunnel.md)", "str"),
     ("browser", None, "also open each target from a real headless Chromium and compare with the suite's verdict "
      "(conformance/test_browser.py); env WSGATEWAY_BROWSER may also be the path of a Chromium", "bool"),
     ("browser_path", "PATH", "the Chromium/Chrome binary for --gateway-browser (default: chromium on PATH)", "str"),
@@ -141,6 +144,7 @@ class GatewayOptions(NamedTuple):
     secret_params: tuple[str, ...] = ()
     targets: str | None = None
     http2: str | None = None
+    idle: str | None = None
     #: (option name, where its value came from) -- see :meth:`source`
     sources: tuple[tuple[str, str], ...] = ()
     #: where each of ``headers`` came from, in the same order (empty: the command line)
@@ -157,7 +161,8 @@ class GatewayOptions(NamedTuple):
     def validate_early(self) -> bool:
         """Whether options that need validating were given (then a bad one stops the run at once)."""
         return bool(self.urls or self.targets or self.ca or self.timeout or self.headers or self.api
-                    or self.subprotocols or self.rate or self.retry_budget or self.concurrency or self.http2)
+                    or self.subprotocols or self.rate or self.retry_budget or self.concurrency or self.http2
+                    or self.idle)
 
 
 def browser_env(value: str | None = None) -> tuple[bool, str | None]:
@@ -206,6 +211,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         secret_params=tuple(values["secret_param"]),
         targets=values["targets"] or None,
         http2=values["http2"] or None,
+        idle=values["idle"] or None,
         sources=tuple((name, source) for name, (_, source) in given.items()),
         header_sources=tuple(source for _, source in headers),
     )

@@ -47,6 +47,8 @@ class Settings:
     #: ``--gateway-http2``: off, auto or on (the HTTP/2 family, RFC 8441; see :attr:`Target.http2`);
     #: when not given, auto for the embedded reference server and off for given targets.
     http2: str = "off"
+    #: ``--gateway-idle``: seconds a quiet connection must stay open (None: the idle case is skipped).
+    idle: float | None = None
 
     @property
     def embedded(self) -> bool:

@@ -49,6 +49,9 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
     retry_budget = _seconds(options.retry_budget, source("retry_budget"), 60.0, "a number of seconds, 0 or more",
                             zero=True)
     concurrency = _count(options.concurrency, source("concurrency"), 16)
+    idle = _seconds(options.idle, source("idle"), None, "a number of seconds above 0 (at most 86400)")
+    if idle is not None and idle > 86400:
+        raise pytest.UsageError(f"{source('idle')} {options.idle!r}: expected a number of seconds above 0 (at most 86400)")
     http2 = (options.http2 or "").strip().lower() or None
     if http2 is not None and http2 not in HTTP2_MODES:
         raise pytest.UsageError(f"{source('http2')} {options.http2!r}: expected one of {', '.join(HTTP2_MODES)}")
@@ -64,7 +67,7 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
         api = load_api(options.api, source("api")) if options.api else None
         defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
                     "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params),
-                    "http2": http2 or HTTP2_DEFAULT_GIVEN}
+                    "http2": http2 or HTTP2_DEFAULT_GIVEN, "idle": idle}
         targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
                                         option=source("url"), **defaults) for url in options.urls])
         warnings: list[str] = []
@@ -80,7 +83,7 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
                     echo=options.echo, api=api, subprotocols=tuple(options.subprotocols),
                     known_failures=options.known_failures, write_baseline=options.write_baseline,
                     reports=options.reports, browser=options.browser, browser_path=options.browser_path,
-                    rate=rate, retry_budget=retry_budget, concurrency=concurrency,
+                    rate=rate, retry_budget=retry_budget, concurrency=concurrency, idle=idle,
                     http2=http2 or (HTTP2_DEFAULT_EMBEDDED if targets[0].embedded else HTTP2_DEFAULT_GIVEN),
                     warnings=tuple(warnings))
 

@@ -63,6 +63,11 @@ class Echo:
             except UnicodeDecodeError:
                 protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in text message")
                 return
-            protocol.send_text(payload)
+            send = protocol.send_text
         else:
-            protocol.send_binary(payload)
+            send = protocol.send_binary
+        if self.fault.split_compressed_echo and protocol.extensions and len(payload) > 1:
+            send(payload[: len(payload) // 2], fin=False)
+            protocol.send_continuation(payload[len(payload) // 2 :], fin=True)
+        else:
+            send(payload)

@@ -471,7 +471,7 @@ class ReferenceServer:
             parsed,
             route_ok=config.api.matches,
             subprotocols=config.subprotocols,
-            permessage_deflate=config.permessage_deflate,
+            permessage_deflate=config.permessage_deflate and not fault.no_extensions,
         )
         if not isinstance(decision, Accept):
             await self._send_and_close(reader, writer, parsed, decision.response)
@@ -498,8 +498,8 @@ class ReferenceServer:
         config = self.config
         connection = H2ServerConnection(
             route_ok=config.api.matches, fault=self._fault, subprotocols=config.subprotocols,
-            permessage_deflate=config.permessage_deflate, max_message_size=config.max_message_size,
-            clock=lambda: email.utils.formatdate(usegmt=True), on_websocket=self._count_h2,
+            permessage_deflate=config.permessage_deflate and not self._fault.no_extensions,
+            max_message_size=config.max_message_size, clock=lambda: email.utils.formatdate(usegmt=True), on_websocket=self._count_h2,
             on_handshake=self._count_h2_handshake,
             logger=logging.getLogger("pytest_wsgateway.reference_server.http2"),
         )
@@ -553,7 +553,7 @@ class ReferenceServer:
             max_size=config.max_message_size,
             logger=logging.getLogger("pytest_wsgateway.reference_server.websocket"),
         )
-        protocol.extensions = list(accept.extensions)
+        protocol.extensions = [self._fault.extension(extension) for extension in accept.extensions]
         protocol.subprotocol = accept.subprotocol
         echo = _Echo(protocol, self._fault)
 
@@ -586,12 +586,12 @@ class ReferenceServer:
 
         while protocol.state is not State.CLOSED:
             closing = protocol.close_expected()
-            timeout = config.close_timeout if closing else config.idle_timeout
+            timeout = config.close_timeout if closing else self._fault.idle_limit(config.idle_timeout)
             try:
                 data = await asyncio.wait_for(reader.read(_READ_SIZE), timeout)
             except asyncio.TimeoutError:
-                if closing:
-                    return  # the peer did not finish closing: just close TCP
+                if closing or self._fault.idle_cut:
+                    return  # the peer did not finish closing, or (cuts-idle) quiet too long: just close TCP
                 protocol.send_close(CloseCode.GOING_AWAY, "idle timeout")
                 if await self._flush(writer, protocol):
                     return

@@ -16,9 +16,12 @@ def failed_cases(reprec):
 
 
 def test_reference_server_passes_every_case_over_ws_and_wss(pytester):
-    reprec = pytester.inline_run("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider")
+    # --gateway-idle: the opt-in idle case runs too (a short quiet time)
+    reprec = pytester.inline_run("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider",
+                                 "--gateway-idle=0.2")
     passed, skipped, failed = reprec.listoutcomes()
-    # The Chromium probe runs only with --gateway-browser; nothing else may be skipped.
+    # The Chromium probe runs only with --gateway-browser; nothing else may be skipped (the embedded
+    # server negotiates permessage-deflate, so the tunnel-deflate-* cases run).
     assert failed == [] and [r for r in skipped if "test_browser_probe" not in r.nodeid] == []
     targets = {r.nodeid.rsplit("@", 1)[1].rstrip("]") for r in passed}
     assert targets == {"reference-ws", "reference-wss"} and len(passed) >= 120

@@ -170,5 +170,8 @@ def test_server_closes_tcp_over_http2_names_end_stream():
     exchange.frames.append(frames.Frame(opcode=frames.CLOSE, payload=b"\x03\xe8", fin=True))
     found = list(checks.CHECKS["server_closes_tcp"](None, exchange, checks.Context()))
     assert [(f.requirement.split(":")[0], f.actual) for f in found] == [("RFC 8441 §5", "the stream stayed open")]
-    exchange.closed_by_peer = True
+    exchange.closed_by_peer = True  # the connection dropped (EOF, GOAWAY): not the stream's orderly close
+    found = list(checks.CHECKS["server_closes_tcp"](None, exchange, checks.Context()))
+    assert [f.actual for f in found] == ["no END_STREAM: the connection was dropped instead"]
+    exchange.end_stream = True  # END_STREAM after the answer (http2._Stream.end sets both)
     assert list(checks.CHECKS["server_closes_tcp"](None, exchange, checks.Context())) == []
