@@ -61,6 +61,8 @@ OPTIONS = (
      "they become strict xfails, so a fixed case fails the run until it is removed", "str"),
     ("write_baseline", "FILE", "after the run, write the cases that failed as a --gateway-known-failures file", "str"),
     ("report", "PATH", "write a report; the format follows the extension: .json, .md or .html (repeatable)", "list"),
+    ("vantage", "NAME", "where this run is made from (e.g. eu-west), recorded in the JSON report; "
+     "wsgateway-report merge names its columns after it (default: the host name)", "str"),
 )
 ENV_HEADER_PREFIX = "WSGATEWAY_HEADER_"
 BROWSER_ENV = "WSGATEWAY_BROWSER"
@@ -140,6 +142,7 @@ class GatewayOptions(NamedTuple):
     secret_params: tuple[str, ...] = ()
     targets: str | None = None
     http2: str | None = None
+    vantage: str | None = None
     #: (option name, where its value came from) -- see :meth:`source`
     sources: tuple[tuple[str, str], ...] = ()
     #: where each of ``headers`` came from, in the same order (empty: the command line)
@@ -205,6 +208,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         secret_params=tuple(values["secret_param"]),
         targets=values["targets"] or None,
         http2=values["http2"] or None,
+        vantage=values["vantage"] or None,
         sources=tuple((name, source) for name, (_, source) in given.items()),
         header_sources=tuple(source for _, source in headers),
     )

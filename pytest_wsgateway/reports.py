@@ -111,8 +111,9 @@ class GateRecorder:
     """Collects verdicts on the controller; writes reports and the baseline at session end."""
 
     def __init__(self, reports: tuple[str, ...], write_baseline: str | None, targets: list[tuple[str, str]],
-                 case_order: list[str], previous: Any = None) -> None:
+                 case_order: list[str], previous: Any = None, vantage: str | None = None) -> None:
         self.reports = reports
+        self.vantage = vantage  # --gateway-vantage (None: the report names the host only)
         self.write_baseline = write_baseline
         self.targets = targets  # (id, URL as shown) in the order of the run
         self.case_order = case_order  # the catalogue's case ids, in catalogue order
@@ -147,7 +148,7 @@ class GateRecorder:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         ordered = self.ordered()
-        document = build_document(ordered, self.targets, int(exitstatus))
+        document = build_document(ordered, self.targets, int(exitstatus), run=run_facts(self.vantage))
         failed = False
         for path in self.reports:
             text = render(document, os.path.splitext(path)[1].lower())
@@ -249,7 +250,15 @@ def _levels(results: list[Result]) -> list[str]:
     return list(dict.fromkeys([*LEVELS, *(r.level for r in results)]))
 
 
-def build_document(results: list[Result], targets: list[tuple[str, str]], exit_status: int) -> dict[str, Any]:
+def run_facts(vantage: str | None) -> dict[str, Any]:
+    """Where the run was made from: ``--gateway-vantage`` (or null) and the host name."""
+    import platform
+
+    return {"vantage": vantage, "host": platform.node()}
+
+
+def build_document(results: list[Result], targets: list[tuple[str, str]], exit_status: int,
+                   run: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report as plain data; every format is rendered from it. See docs/report-schema.md."""
     from . import __version__ as version
 
@@ -286,6 +295,7 @@ def build_document(results: list[Result], targets: list[tuple[str, str]], exit_s
         "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "exit_status": exit_status,
         "passed": exit_status == 0,
+        "run": run if run is not None else run_facts(None),
         "levels": levels,
         "verdicts": list(VERDICTS),
         "summary": {"total": _counts(results),

@@ -48,8 +48,20 @@ def configure_gate(config: pytest.Config, given: options.GatewayOptions) -> None
     targets = [(t.id, EMBEDDED_DESCRIPTIONS.get(t.id, "") if t.embedded else redactor.url(t.url))
                for t in settings.targets]
     recorder = GateRecorder(given.reports, given.write_baseline, targets, [case.id for case in options.catalogue()],
-                            previous)
+                            previous, vantage=vantage(given))
     config.pluginmanager.register(recorder, "wsgateway-gate")
+
+
+def vantage(given: options.GatewayOptions) -> str | None:
+    """``--gateway-vantage``, checked (a usage error names the flag, variable or ini key)."""
+    if not given.vantage:
+        return None
+    from .reportmerge import ReportError, check_label
+
+    try:
+        return check_label(given.vantage.strip(), given.source("vantage"))
+    except ReportError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def redact_debug_log(config: pytest.Config) -> None:
