@@ -120,6 +120,11 @@ class GateRecorder:
         self.previous = previous  # the Baseline given with --gateway-known-failures, if any
         self.results: dict[str, Result] = {}
         self.written: list[str] = []
+        #: ``--dist each`` (pytest-xdist): every worker runs every item, each one a vantage point of
+        #: its own: worker id -> its results, and -> its host (sent back in ``workeroutput``).
+        self.each = False
+        self.per_worker: dict[str, dict[str, Result]] = {}
+        self.worker_hosts: dict[str, str] = {}
 
     # -- collecting ----------------------------------------------------------------------------
 
@@ -127,9 +132,12 @@ class GateRecorder:
         props = _props(report)
         if "wsgateway_case" not in props:
             return
-        result = self.results.get(report.nodeid)
+        results = self.results
+        if self.each and getattr(report, "node", None) is not None:
+            results = self.per_worker.setdefault(_worker_id(report.node), {})
+        result = results.get(report.nodeid)
         if result is None:
-            result = self.results[report.nodeid] = Result(
+            result = results[report.nodeid] = Result(
                 case=str(props["wsgateway_case"]), target=str(props.get("wsgateway_target", "")),
                 title=str(props.get("wsgateway_title", "")), level=str(props.get("wsgateway_level", "")),
                 rfc=str(props.get("wsgateway_rfc", "")), known_failure=props.get("wsgateway_known_failure"))
@@ -143,13 +151,56 @@ class GateRecorder:
             return
         result.verdict, result.message = verdict, message
 
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.worker_hosts[_worker_id(node)] = str(output.get("wsgateway_host") or "")
+
     # -- writing -------------------------------------------------------------------------------
+
+    def vantages(self) -> list[tuple[str, str, dict[str, Result]]]:
+        """Under ``--dist each``: (vantage name, host, results) per worker, the name being
+        ``--gateway-vantage`` (else the worker's host name) and the worker id (``eu-gw0``)."""
+        found = []
+        for worker in sorted(self.per_worker, key=lambda w: (len(w), w)):
+            host = self.worker_hosts.get(worker, "")
+            base = re.sub(r"[^A-Za-z0-9._@-]", "_", self.vantage or host or "worker").lstrip("._@-")[:50] or "worker"
+            found.append((f"{base}-{worker}", host, self.per_worker[worker]))
+        return found
+
+    def _worst_of_each(self) -> None:
+        """The gate's report under ``--dist each``: per item, the verdict that fails the gate first
+        (a failure seen from one vantage is never hidden by a pass from another), its message
+        prefixed with the vantage that saw it."""
+        rank = {verdict: index for index, verdict in enumerate((*FAILING, "known-failure", "skip", "pass"))}
+        for name, _, results in self.vantages():
+            for nodeid, result in results.items():
+                kept = self.results.get(nodeid)
+                if kept is None or rank.get(result.verdict, 0) < rank.get(kept.verdict, 0):
+                    shown = Result(**vars(result))
+                    if shown.message:
+                        shown.message = f"[vantage {name}] {shown.message}"
+                    self.results[nodeid] = shown
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.per_worker:
+            self._worst_of_each()
         ordered = self.ordered()
         document = build_document(ordered, self.targets, int(exitstatus), run=run_facts(self.vantage))
         failed = False
+        for path in [path for path in self.reports if path.lower().endswith(".json")] if self.per_worker else ():
+            stem = path[:-len(".json")]
+            for name, host, results in self.vantages():
+                mine = self.ordered(results)
+                own = build_document(mine, self.targets, int(any(r.verdict in FAILING for r in mine)),
+                                     run={"vantage": name, "host": host})
+                try:
+                    _write(f"{stem}.{name}.json", render(own, ".json"))
+                except OSError as exc:
+                    failed = True
+                    self.written.append(f"wsgateway: cannot write the report {stem}.{name}.json: {_write_problem(path, exc)}")
+                else:
+                    self.written.append(f"wsgateway: vantage {name}: report written to {stem}.{name}.json")
         for path in self.reports:
             text = render(document, os.path.splitext(path)[1].lower())
             try:
@@ -190,11 +241,17 @@ class GateRecorder:
         for line in self.written:
             terminalreporter.write_line(line)
 
-    def ordered(self) -> list[Result]:
+    def ordered(self, results: dict[str, Result] | None = None) -> list[Result]:
         position = {case_id: index for index, case_id in enumerate(self.case_order)}
         target_position = {target_id: index for index, (target_id, _) in enumerate(self.targets)}
-        return sorted(self.results.values(), key=lambda r: (target_position.get(r.target, len(target_position)),
+        return sorted((self.results if results is None else results).values(), key=lambda r: (target_position.get(r.target, len(target_position)),
                                                              r.target, position.get(r.case, len(position)), r.case))
+
+
+def _worker_id(node: Any) -> str:
+    """An xdist worker's id (``gw0``), from the node a report came from."""
+    workerinput = getattr(node, "workerinput", None) or {}
+    return str(workerinput.get("workerid") or getattr(getattr(node, "gateway", None), "id", "") or "worker")
 
 
 def _classify(report: pytest.TestReport, known_failure: str | None) -> tuple[str | None, str]:
