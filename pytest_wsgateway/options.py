@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 OPTIONS = (
     ("url", "URL", "a ws:// or wss:// URL to test (repeatable); without one, the embedded reference server", "list"),
     ("targets", "FILE", "YAML file of targets, each with its own URL, headers (by ${VAR} reference), CA, "
-     "subprotocols, echo, origin, API definition and timeout; the other options are their defaults "
+     "subprotocols, echo, origin, API definition, timeout, rate and concurrency; the other options are their defaults "
      "(docs/targets.md)", "str"),
     ("ca", "PATH", "CA certificate file (PEM) that signs the gateway's certificate", "str"),
     ("insecure", None, "do not verify the gateway's TLS certificate or host name (like websocat --insecure)", "bool"),
@@ -235,9 +235,11 @@ def executor(config: pytest.Config):
         from .executor import ConcurrentExecutor, SerialExecutor
 
         found = settings(config)
-        if found.concurrency > 1 and not hasattr(config, "workerinput"):
-            config.stash[EXECUTOR_KEY] = ConcurrentExecutor(found.concurrency, rate=found.rate,
-                                                            retry_budget=found.retry_budget)
+        # a targets file may give a target more (or fewer) cases at once than --gateway-concurrency
+        most = max([found.concurrency, *(target.concurrency or 0 for target in found.targets)])
+        if most > 1 and not hasattr(config, "workerinput"):
+            config.stash[EXECUTOR_KEY] = ConcurrentExecutor(most, default_concurrency=found.concurrency,
+                                                            rate=found.rate, retry_budget=found.retry_budget)
         else:  # one after another; under xdist a worker learns its items one by one
             config.stash[EXECUTOR_KEY] = SerialExecutor(rate=found.rate, retry_budget=found.retry_budget)
     return config.stash[EXECUTOR_KEY]

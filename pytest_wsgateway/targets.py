@@ -64,6 +64,10 @@ class Target:
     #: only, skipped where the server does not offer it); ``on`` (ws:// too, as h2c with prior
     #: knowledge; not offered fails the advertisement case).
     http2: str = "off"
+    #: Requests per second to this target and how many of its cases run at once (a targets file's
+    #: ``rate`` / ``concurrency``); None: the run's ``--gateway-rate`` / ``--gateway-concurrency``.
+    rate: float | None = None
+    concurrency: int | None = None
 
     def runs(self, case) -> bool:
         """Whether ``case`` (a :class:`~pytest_wsgateway.cases.Case`) runs against this target."""
