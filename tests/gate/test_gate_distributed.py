@@ -159,7 +159,9 @@ def test_dist_each_makes_every_worker_a_vantage_point_for_merge(pytester):
     gate = {case["id"]: case for case in read_json(pytester.path / "r.json")["targets"][0]["cases"]}
     assert {case_id for case_id, case in gate.items() if case["verdict"] == "fail"} == failing
     assert all(gate[case_id]["message"].startswith("[vantage ci-gw1] [") for case_id in failing)
-    assert "region-us-2" not in (pytester.path / "r.json").read_text()  # a header value: redacted
+    for name in ("r.json", "r.html", "r.ci-gw0.json", "r.ci-gw1.json"):  # a header value: redacted everywhere
+        text = (pytester.path / name).read_text()
+        assert "region-us-2" not in text and "region-eu-1" not in text, name
 
     merged = subprocess.run([sys.executable, "-m", "pytest_wsgateway.report_cli", "merge", "r.ci-gw0.json",
                              "r.ci-gw1.json", "-o", "all.json"], cwd=pytester.path, capture_output=True, text=True,

@@ -81,3 +81,16 @@ def test_a_targets_rate_paces_its_requests_and_overrides_the_runs():
         waits.clear()
         run_all(unpaced, other, cases_for(other, 3))
         assert waits == []
+
+
+def test_the_engine_has_as_many_threads_as_the_largest_target_needs(pytester):
+    from pytest_wsgateway import options
+
+    pytester.path.joinpath("targets.yaml").write_text(
+        "targets:\n  - {id: one, url: 'ws://127.0.0.1:9/a'}\n  - {id: four, url: 'ws://127.0.0.1:9/b', concurrency: 4}\n")
+    config = pytester.parseconfigure("--gateway-targets=targets.yaml", "--gateway-concurrency=1")
+    engine = options.executor(config)
+    assert isinstance(engine, ConcurrentExecutor)
+    assert (engine.concurrency, engine.default_concurrency) == (4, 1)
+    config = pytester.parseconfigure("--gateway-url=ws://127.0.0.1:9/a", "--gateway-concurrency=1")
+    assert type(options.executor(config)) is SerialExecutor
