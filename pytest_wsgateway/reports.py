@@ -151,6 +151,7 @@ class GateRecorder:
             return
         result.verdict, result.message = verdict, message
 
+    @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: without xdist it is never called
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", None) or {}
         self.worker_hosts[_worker_id(node)] = str(output.get("wsgateway_host") or "")

@@ -172,3 +172,13 @@ def test_dist_each_makes_every_worker_a_vantage_point_for_merge(pytester):
     changed = subprocess.run([sys.executable, "-m", "pytest_wsgateway.report_cli", "diff", "r.ci-gw0.json",
                               "r.ci-gw1.json"], cwd=pytester.path, capture_output=True, text=True, timeout=60)
     assert changed.returncode == 1 and f"new failures ({len(failing)}):" in changed.stdout
+
+
+def test_reports_work_without_xdist(pytester):
+    # the report writer implements one of xdist's hooks (a worker's host for --dist each): without
+    # xdist that hook has no specification, which pytest accepts only for an optional hook
+    result = run(pytester, "-p", "no:xdist", "-p", "no:cacheprovider", "-k", "accept-rfc-vector",
+                 "--gateway-report=r.json", "--gateway-vantage=solo")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-1500:] + result.stderr.str()[-1500:]
+    document = read_json(pytester.path / "r.json")
+    assert document["run"]["vantage"] == "solo" and document["summary"]["total"]["pass"] == 2
