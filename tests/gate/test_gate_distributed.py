@@ -182,3 +182,20 @@ def test_reports_work_without_xdist(pytester):
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-1500:] + result.stderr.str()[-1500:]
     document = read_json(pytester.path / "r.json")
     assert document["run"]["vantage"] == "solo" and document["summary"]["total"]["pass"] == 2
+
+
+def test_the_console_script_runs_socket_workers(pytester):
+    # wsgateway-conformance pins the suite's suite.ini; given as "-c PATH" xdist stopped with
+    # "INTERNALERROR ... not relative to an rsync root" for any remote (socket, ssh) worker
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("wsgateway-conformance")
+    remote = pytester.mkdir("remote-host")
+    with faulty_server() as broken, socket_worker_host(remote) as address:
+        done = subprocess.run([str(script), broken.url, "-p", "no:cacheprovider", "-k", SELECTION, "--dist", "load",
+                               "--tx", "popen", "--tx", f"socket={address}", "--gateway-report=r.json"],
+                              cwd=pytester.path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "INTERNALERROR" not in done.stdout + done.stderr and "2 workers" in done.stdout
+    failing = {case for _, case, verdict in verdicts(read_json(pytester.path / "r.json")) if verdict == "fail"}
+    assert failing == set(FAULTY_CASES)
