@@ -100,7 +100,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     settings = options.settings(metafunc.config)
     # pytest-xdist's --dist loadgroup (on a worker: option.loadgroup): a target's cases share one
     # worker, so its canary is sent once and --gateway-rate caps the target, not each worker.
-    grouped = getattr(metafunc.config.option, "loadgroup", False) or getattr(metafunc.config.option, "dist", "") == "loadgroup"
+    option = metafunc.config.option
+    grouped = getattr(option, "loadgroup", False) or getattr(option, "dist", "") == "loadgroup"
     params = []
     for target in settings.targets:
         for case in options.catalogue():

@@ -199,7 +199,8 @@ class GateRecorder:
                     _write(f"{stem}.{name}.json", render(own, ".json"))
                 except OSError as exc:
                     failed = True
-                    self.written.append(f"wsgateway: cannot write the report {stem}.{name}.json: {_write_problem(path, exc)}")
+                    self.written.append(f"wsgateway: cannot write the report {stem}.{name}.json: "
+                                        f"{_write_problem(path, exc)}")
                 else:
                     self.written.append(f"wsgateway: vantage {name}: report written to {stem}.{name}.json")
         for path in self.reports:
@@ -245,8 +246,9 @@ class GateRecorder:
     def ordered(self, results: dict[str, Result] | None = None) -> list[Result]:
         position = {case_id: index for index, case_id in enumerate(self.case_order)}
         target_position = {target_id: index for index, (target_id, _) in enumerate(self.targets)}
-        return sorted((self.results if results is None else results).values(), key=lambda r: (target_position.get(r.target, len(target_position)),
-                                                             r.target, position.get(r.case, len(position)), r.case))
+        chosen = self.results if results is None else results
+        return sorted(chosen.values(), key=lambda r: (target_position.get(r.target, len(target_position)),
+                                                      r.target, position.get(r.case, len(position)), r.case))
 
 
 def _worker_id(node: Any) -> str:
