@@ -68,6 +68,10 @@ class Target:
     #: ``--gateway-idle``: seconds a quiet connection must stay open (the ``tunnel-idle`` case,
     #: opt-in; None: not declared, the case is skipped).
     idle: float | None = None
+    #: Requests per second to this target and how many of its cases run at once (a targets file's
+    #: ``rate`` / ``concurrency``); None: the run's ``--gateway-rate`` / ``--gateway-concurrency``.
+    rate: float | None = None
+    concurrency: int | None = None
 
     def runs(self, case) -> bool:
         """Whether ``case`` (a :class:`~pytest_wsgateway.cases.Case`) runs against this target."""
