@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 from . import verdicts
 
 if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import Future
+
     from .cases import Case
     from .runner import Outcome
     from .targets import Target
@@ -271,6 +273,7 @@ class ConcurrentExecutor(SerialExecutor):
         return future.result()
 
     def _launch(self, target: Target, cases: list[Case]) -> None:
+        """Hand each of ``cases`` a future now, and start the target's coordinator thread."""
         from concurrent.futures import Future
 
         from .runner import unmet_requirement
@@ -278,32 +281,48 @@ class ConcurrentExecutor(SerialExecutor):
         runnable = [case for case in cases if unmet_requirement(case, target) is None]
         quiet = longest_first([case for case in runnable if not disturbing(case)])
         loud = [case for case in runnable if disturbing(case)]
+        futures = {case.id: Future() for case in (*quiet, *loud)}
+        self._futures.update({(case_id, target.id): future for case_id, future in futures.items()})
         self.started[target.id] = [case.id for case in quiet]
-        started = [self._pool.submit(self._settled, case, target) for case in quiet]
-        self._futures.update({(case.id, target.id): future for case, future in zip(quiet, started)})
-        if not loud:
-            return
         asked = self._asked.setdefault(target.id, threading.Event())
-        waiting = {case.id: Future() for case in loud}
-        self._futures.update({(case_id, target.id): future for case_id, future in waiting.items()})
+        threading.Thread(target=self._coordinate, args=(target, quiet, loud, futures, asked),
+                         name=f"wsgateway-{target.id}", daemon=True).start()
 
-        def one_at_a_time() -> None:
-            from concurrent.futures import wait
+    def _coordinate(self, target: Target, quiet: list[Case], loud: list[Case],
+                    futures: dict[str, Future], asked: threading.Event) -> None:
+        """One target's run, on its own thread: the canary first (at once: the pool's threads are
+        made while it travels), then the quiet cases on the pool, then the disturbing ones here,
+        one at a time, once the quiet ones are done and the target's first item has asked."""
+        from concurrent.futures import wait
 
-            wait(started)
-            asked.wait()
-            for case in loud:
-                if self._closed:
-                    return
-                with self._lock:
-                    self.started[target.id].append(case.id)
-                future = waiting[case.id]
-                try:
-                    future.set_result(self._settled(case, target))
-                except BaseException as exc:  # handed to the item that asks
-                    future.set_exception(exc)
+        from . import checks
 
-        threading.Thread(target=one_at_a_time, name="wsgateway-disturbing", daemon=True).start()
+        if any(case.transport == "http/1.1" and not checks.offline(name for name, _ in case.expect)
+               for case in (*quiet, *loud)):
+            try:
+                self.canary(target)  # the cases wait for it anyway; sent before a thread is made for them
+            except BaseException:  # pragma: no cover - the cases meet it again and report it
+                pass
+        submitted = []
+        for case in quiet:
+            try:
+                submitted.append(self._pool.submit(self._fill, futures[case.id], case, target))
+            except RuntimeError:  # the pool is shut down (close(): e.g. -x): nothing more starts
+                return
+        wait(submitted)
+        asked.wait()
+        for case in loud:
+            if self._closed:
+                return
+            with self._lock:
+                self.started[target.id].append(case.id)
+            self._fill(futures[case.id], case, target)
+
+    def _fill(self, future: Future, case: Case, target: Target) -> None:
+        try:
+            future.set_result(self._settled(case, target))
+        except BaseException as exc:  # handed to the item that asks
+            future.set_exception(exc)
 
     def _slots_of(self, target: Target) -> threading.BoundedSemaphore:
         """The target's slots: its own concurrency (targets file), else the run's."""

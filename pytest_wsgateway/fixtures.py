@@ -147,6 +147,9 @@ def wsgateway_settings(request: pytest.FixtureRequest) -> Settings:
     return settings
 
 
+_BOUND_KEY = pytest.StashKey[dict]()
+
+
 @pytest.fixture
 def wsgateway_target(request: pytest.FixtureRequest) -> Target:
     """The target of a conformance case (parametrized by the plugin: ``case@target`` ids); an
@@ -156,9 +159,14 @@ def wsgateway_target(request: pytest.FixtureRequest) -> Target:
         settings = request.getfixturevalue("wsgateway_settings")
         server = request.getfixturevalue("wsgateway_server")
         ca_pem = request.getfixturevalue("wsgateway_ca_pem")
-        bound = target.bound(server.urls[target.scheme], ca_file=ca_pem)
-        target = bound.with_settings(api=target.api or settings.api,
-                                     subprotocols=target.subprotocols or settings.subprotocols)
+        # bound once for these fixtures' values, not once per item (re-parsing its URL each time)
+        bound = request.config.stash.setdefault(_BOUND_KEY, {})  # target id -> (fixture values, target)
+        made_of = bound.get(target.id, ((None, None, None), None))[0]
+        if made_of[0] is not settings or made_of[1] is not server or made_of[2] != ca_pem:
+            bound[target.id] = ((settings, server, ca_pem), target.bound(server.urls[target.scheme], ca_file=ca_pem)
+                                .with_settings(api=target.api or settings.api,
+                                               subprotocols=target.subprotocols or settings.subprotocols))
+        target = bound[target.id][1]
     if not request.config.getoption("setuponly", False):  # --setup-only sets up, runs nothing
         # the run has reached this target: its selected cases start now, while the items before
         # them (e.g. origin-policy) run
