@@ -276,8 +276,16 @@ class ConcurrentExecutor(SerialExecutor):
         """Hand each of ``cases`` a future now, and start the target's coordinator thread."""
         from concurrent.futures import Future
 
+        from . import checks, transport  # noqa: F401 - see below
         from .runner import unmet_requirement
 
+        # Every module the exchanges use is imported here, on the calling (main) thread, before a
+        # thread of the engine runs: pytest imports this package through its assertion-rewriting
+        # hook, which parses the source into an ast in the importing thread, and CPython < 3.11.8
+        # and < 3.12.1 can fail two such parses at once ("SystemError: AST constructor recursion
+        # depth mismatch", python/cpython#106905) -- the main thread may be importing a test's
+        # module (origin-policy's browser.py) while the cases run.
+        transport.transport_for(target)  # the transports' registry: http1, http2
         runnable = [case for case in cases if unmet_requirement(case, target) is None]
         quiet = longest_first([case for case in runnable if not disturbing(case)])
         loud = [case for case in runnable if disturbing(case)]

@@ -190,3 +190,41 @@ def test_the_options_help_states_the_default_concurrency():
 
     help_text = next(row[2] for row in OPTIONS if row[0] == "concurrency")
     assert f"(default {DEFAULT_CONCURRENCY};" in help_text
+
+
+def test_the_engines_threads_import_none_of_the_package(tmp_path):
+    # pytest's assertion-rewriting hook parses each module of this package into an ast in the
+    # importing thread; two such parses at once can fail on CPython < 3.11.8 (python/cpython#106905),
+    # and the main thread imports test modules (browser.py for origin-policy) while the cases run
+    script = tmp_path / "imports.py"
+    script.write_text(
+        "import sys, threading\n"
+        "seen = []\n"
+        "class Recorder:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.startswith('pytest_wsgateway'):\n"
+        "            seen.append((name, threading.current_thread().name))\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Recorder())\n"
+        "from pytest_wsgateway.cases import shipped_catalogue\n"
+        "from pytest_wsgateway.executor import ConcurrentExecutor\n"
+        "from pytest_wsgateway.targets import parse_url\n"
+        "target = parse_url(sys.argv[1], timeout=2.0, echo=True)\n"
+        "cases = [c for c in shipped_catalogue() if target.runs(c)]\n"
+        "executor = ConcurrentExecutor(8)\n"
+        "executor.prepare([(c, target) for c in cases])\n"
+        "executor.start(target)\n"
+        "outcomes = [executor.outcome(c, target) for c in cases]\n"
+        "executor.close()\n"
+        "elsewhere = sorted({name for name, thread in seen if thread != 'MainThread'})\n"
+        "print('imported off the main thread:', elsewhere)\n"
+        "assert not elsewhere\n"
+        "assert 'pytest_wsgateway.http1' in sys.modules and len(outcomes) > 100\n"
+    )
+    import subprocess
+    import sys
+
+    with reference_server(ServerConfig(schemes=("ws",))) as server:
+        done = subprocess.run([sys.executable, str(script), server.urls["ws"]], capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -122,6 +122,18 @@ def test_rate_limits_answered_to_the_canary_are_counted_too(pytester):
     assert "1 answer(s) were rate limits" in result.stdout.str()
 
 
+def test_rate_limits_answered_to_a_case_that_is_then_skipped_are_counted_too(pytester):
+    # the second request (the case) gets a 429, then its 101 declines permessage-deflate: skipped
+    limit = _RateLimit(allowed=1, limited=1, retry_after="0")
+    fault = Fault(name="rate-limited", doc="429 to the second request", seen="", respond=limit.respond)
+    with reference_server(ServerConfig(schemes=("ws",), fault=fault)) as server:
+        result = pytester.runpytest(*SUITE, f"--gateway-url={server.urls['ws']}", "-q", "--gateway-echo",
+                                    "-k", "tunnel-deflate-context-takeover", "--gateway-concurrency=1")
+    assert limit.answered_429 == 1
+    result.assert_outcomes(skipped=1)
+    assert "1 answer(s) were rate limits" in result.stdout.str()
+
+
 def test_a_rate_limit_past_the_budget_is_inconclusive_never_failed(pytester):
     limit = _RateLimit(allowed=40, limited=None, retry_after="1")
     fault = Fault(name="rate-limited", doc="429 forever after 40 requests", seen="", respond=limit.respond)
