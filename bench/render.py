@@ -211,31 +211,48 @@ def _server(d: dict) -> list[str]:
 def _latency(d: dict) -> list[str]:
     one, default, xdist = d["concurrency_1_s"], d["default_s"], d["xdist_s"]
     targets = d["targets"]
-    return [
-        f"## 4. A gateway {2 * d['latency_ms_each_way']:g} ms away: the concurrent engine (`bench/xdist_latency.py`)",
+    cpu = d.get("cpu_s")  # CPU time (user + sys of pytest and its workers), in newer results
+    cpu_cell = (lambda arm: f" {cpu[arm]:.2f} |") if cpu else (lambda arm: "")
+    concurrency = d.get("default_concurrency", 16)
+    rows = [
+        f"## 4. A gateway {2 * d['latency_ms_each_way']:g} ms RTT away: the concurrent engine (`bench/xdist_latency.py`)",
         "",
         f"Machine: {_machine(d)}.",
         "",
         f"The reference server behind a loopback relay adding {d['latency_ms_each_way']:g} ms each way; the suite",
         f"({d['selection']}, `--gateway-echo`) run three ways, alternating, {d.get('runs', 1)} rounds (medians):",
         "",
-        "| run | wall (s) | last line |",
-        "|---|---:|---|",
-        f"| `--gateway-concurrency 1` (one exchange at a time) | {one:.1f} | |",
-        f"| default (16 exchanges at once per target) | {default:.1f} | {d['default_line']} |",
-        f"| `-n {d['workers']}` (pytest-xdist; each worker one at a time) | {xdist:.1f} | |",
+        "| run | wall (s) |" + (" CPU (s) |" if cpu else "") + " last line |",
+        "|---|---:|" + ("---:|" if cpu else "") + "---|",
+        f"| `--gateway-concurrency 1` (one exchange at a time) | {one:.1f} |{cpu_cell('one')} |",
+        f"| default ({concurrency} exchanges at once per target) | {default:.1f} |{cpu_cell('default')} {d['default_line']} |",
+        f"| `-n {d['workers']}` (pytest-xdist; each worker one at a time) | {xdist:.1f} |{cpu_cell('xdist')} |",
         "",
         f"- default vs one at a time: **{one / default:.1f}×** faster (target ≥ {targets['default_vs_concurrency_1']:g}×: "
         f"{_met(one / default >= targets['default_vs_concurrency_1'])});",
         f"- default vs `-n {d['workers']}`: **{xdist / default:.1f}×** faster (target ≥ {targets['default_vs_xdist']:g}×: "
         f"{_met(xdist / default >= targets['default_vs_xdist'])}).",
         "",
-        "What stays serial in the default run: interpreter and pytest start-up (~0.5 s), the canary (the",
-        "valid upgrade each target gets before its cases), and the cases with a request body, which run",
-        "alone after the others so that a crash names its culprit. `-n 8` pays for eight worker processes",
-        "on two cores. A metered gateway: `--gateway-concurrency 1..4` and `--gateway-rate N`.",
+    ]
+    if d.get("trace"):
+        rows += ["Where a default run's wall time goes (`--trace`: one traced run, bench/_trace.py; ms from "
+                 "process start):", "", "```", *d["trace"], "```", ""]
+    rows += [
+        "How the default run is scheduled, and what stays serial: interpreter and pytest start-up and",
+        "collection; the canary (the valid upgrade each target gets before its cases: its cases wait",
+        "for it, so that a dead target costs one request, not one per case); then the cases, with the",
+        "most round trips first (`executor.longest_first`), so the run's critical path is its longest",
+        "case (about six round trips) instead of a last wave of long cases; then the cases that may",
+        "disturb the target (a request body), alone and one at a time, so a crash names its culprit",
+        "(the only request in flight). A target's cases start when the run reaches the target (its",
+        "first item's set-up), so the tests before them (origin-policy) overlap them. The default of",
+        "64 at once: a target's cases add up to ~300 round-trip times (traced: 15 exchange-seconds at",
+        "50 ms RTT), which 64 at a time pass in ~5, under the longest case's ~6; 16 at a time needed ~19.",
+        "`-n 8` pays for eight worker processes on two cores (see its CPU column). A metered gateway:",
+        "`--gateway-concurrency 1..4` and `--gateway-rate N`.",
         "",
     ]
+    return rows
 
 
 def _many(d: dict) -> list[str]:
@@ -292,6 +309,12 @@ def _notes() -> list[str]:
         "- pytest's own bookkeeping per item (setup, call, teardown and a report for each of ~230 items:",
         "  ~1 ms each, measured with a do-nothing suite of 215 parametrized items) plus the per-case",
         "  request rendering and checks.",
+        "- The embedded server runs in the suite's own process (a thread on its own event loop), so its",
+        "  side of every handshake shares the interpreter lock with the client and with pytest: the",
+        "  concurrent engine overlaps network waits, and here there are hardly any. `--gateway-concurrency`",
+        "  1, 16 and 64 gave the same wall and CPU time within the noise of a loaded machine (CPU",
+        "  1.5–1.7 s each, 4 alternating rounds). A server in its own process would let the two cores",
+        "  share the work; the floor replays against the same in-process server, one at a time.",
         "- Where `PYTHONDONTWRITEBYTECODE` is set (as on this machine and in many CI images), Python and",
         "  pytest's assertion rewriter compile every imported module of the suite from source on each run.",
         "",

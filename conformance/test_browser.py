@@ -27,11 +27,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                                   for t in settings.target_ids()], indirect=True)
 
 
-def _origin_answer(target, origin: str) -> tuple[str, str | None]:
+def _origin_answer(target, origin: str, send) -> tuple[str, str | None]:
     """(what happened, why it is not acceptable or None) for a browser request from ``origin``."""
     from pytest_wsgateway.browser import client_verdict
 
-    verdict = client_verdict(target.with_settings(origin=origin))
+    verdict = client_verdict(target.with_settings(origin=origin), send=send)
     outcome = verdict.outcome
     if verdict.opens:
         return "accepted (101)", None
@@ -44,23 +44,41 @@ def _origin_answer(target, origin: str) -> tuple[str, str | None]:
 def test_origin_policy(wsgateway_target, wsgateway_executor, wsgateway_record_property):
     from pytest_wsgateway.browser import client_verdict
 
-    canary = wsgateway_executor.canary(wsgateway_target)
-    if not canary.upgraded:  # an Origin policy shows only on a target that upgrades the valid request
-        reason = ("not run: " if canary.dead else "") + canary.reason
+    def inconclusive(reason: str) -> None:
         wsgateway_record_property("wsgateway_target", wsgateway_target.id)
         wsgateway_record_property("wsgateway_inconclusive", reason)
         wsgateway_record_property("wsgateway_cause", reason)
         pytest.fail(f"INCONCLUSIVE origin-policy @ {wsgateway_target.url}: {reason}", pytrace=False)
-    same_origin = client_verdict(wsgateway_target)
-    if not same_origin.opens:
-        pytest.skip("not about Origin: a browser refuses this 101 without a foreign Origin too "
-                    f"({same_origin.describe()}); the browser-handshake cases judge it")
+
+    canary = wsgateway_executor.canary(wsgateway_target)
+    if not canary.upgraded:  # an Origin policy shows only on a target that upgrades the valid request
+        inconclusive(("not run: " if canary.dead else "") + canary.reason)
+    # Through the executor: the run's rate cap and Retry-After handling apply, as to the cases
+    # (which may be running at the same time: the concurrent engine starts them with this target).
+    limited = 0
+
+    def send(case, target):
+        nonlocal limited
+        outcome = wsgateway_executor.send(case, target)
+        limited += outcome.rate_limited
+        if outcome.inconclusive:  # rate-limited past the retry budget: nothing to judge
+            inconclusive(outcome.inconclusive)
+        return outcome
+
     problems = []
-    for label, origin in (("null", "null"), ("foreign", FOREIGN_ORIGIN)):
-        observed, problem = _origin_answer(wsgateway_target, origin)
-        wsgateway_record_property(f"wsgateway_origin_{label}", observed)
-        if problem:
-            problems.append(f"Origin: {origin} -> {observed}\n{problem}")
+    try:
+        same_origin = client_verdict(wsgateway_target, send=send)
+        if not same_origin.opens:
+            pytest.skip("not about Origin: a browser refuses this 101 without a foreign Origin too "
+                        f"({same_origin.describe()}); the browser-handshake cases judge it")
+        for label, origin in (("null", "null"), ("foreign", FOREIGN_ORIGIN)):
+            observed, problem = _origin_answer(wsgateway_target, origin, send)
+            wsgateway_record_property(f"wsgateway_origin_{label}", observed)
+            if problem:
+                problems.append(f"Origin: {origin} -> {observed}\n{problem}")
+    finally:
+        if limited:  # counted in the run's "answer(s) were rate limits" line
+            wsgateway_record_property("wsgateway_rate_limited", limited)
     if problems:
         pytest.fail("a browser page from another origin gets neither a valid 101 nor a clean 4xx refusal "
                     "(RFC 6455 §4.2.2: refuse with an HTTP error such as 403)\n\n" + "\n\n".join(problems),

@@ -19,12 +19,12 @@ def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, reque
     if reason:
         pytest.skip(reason)
     outcome = wsgateway_executor.outcome(wsgateway_case, wsgateway_target)
+    if outcome.rate_limited:  # counted in the run's summary, a skipped item's too
+        wsgateway_record_property("wsgateway_rate_limited", outcome.rate_limited)
     if outcome.not_offered:  # e.g. "RFC 8441 not offered": nothing to judge, never a failure
         pytest.skip(outcome.redact(outcome.not_offered))
     if outcome.idle_cutoff is not None:  # tunnel-idle: the connection was cut after this many seconds of quiet
         wsgateway_record_property(*idle_cutoff_property(outcome.idle_cutoff))
-    if outcome.rate_limited:
-        wsgateway_record_property("wsgateway_rate_limited", outcome.rate_limited)
     if outcome.crashed_after:
         wsgateway_record_property("wsgateway_crashed_after", outcome.crashed_after)
     if outcome.inconclusive:

@@ -29,7 +29,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 #: What every Chromium run needs: no sandbox (containers, root), and no traffic of its own
@@ -442,10 +442,13 @@ def verdict_case(protocols: Sequence[str] = (), catalogue: Sequence | None = Non
     return dataclasses.replace(base, id=f"{VERDICT_FAMILY}-verdict", request=request, expect=tuple(expect))
 
 
-def client_verdict(target, protocols: Sequence[str] = (), catalogue: Sequence | None = None) -> Verdict:
+def client_verdict(target, protocols: Sequence[str] = (), catalogue: Sequence | None = None,
+                   send: Callable | None = None) -> Verdict:
     """The suite's client-side verdict for a browser offering ``protocols`` to ``target`` (a
-    :class:`~pytest_wsgateway.targets.Target`, whose own settings -- headers, origin -- apply)."""
+    :class:`~pytest_wsgateway.targets.Target`, whose own settings -- headers, origin -- apply).
+    ``send(case, target)`` makes the exchange (in the suite: the executor's, under the run's rate
+    cap and ``Retry-After`` handling); by default ``runner.run_case`` directly."""
     from .runner import run_case
 
     protocols = tuple(protocols)
-    return Verdict(protocols, run_case(verdict_case(protocols, catalogue), target))
+    return Verdict(protocols, (send or run_case)(verdict_case(protocols, catalogue), target))

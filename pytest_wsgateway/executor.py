@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 from . import verdicts
 
 if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import Future
+
     from .cases import Case
     from .runner import Outcome
     from .targets import Target
@@ -57,9 +59,15 @@ class SerialExecutor:
         self._canary_locks: dict[str, threading.Lock] = {}
         #: target id -> how many answers were rate limits.
         self.rate_limited: dict[str, int] = {}
+        #: target id -> rate limits waited out by its canaries and not yet told by an item (the
+        #: next case of the target tells them, so the run's count includes them)
+        self._canary_waits: dict[str, int] = {}
 
     def prepare(self, pairs: Sequence[tuple[Case, Target]]) -> None:
         """The (case, target) pairs selected for this process, in run order (unused here)."""
+
+    def start(self, target: Target) -> None:
+        """The run has reached ``target`` (its first item is being set up): nothing to start here."""
 
     def close(self) -> None:
         """Nothing to stop."""
@@ -82,12 +90,17 @@ class SerialExecutor:
             from .runner import CANARIES, LIVENESS
 
             outcome = self._send(CANARIES[transport], target)
+            waits = outcome.rate_limited
             canary = verdicts.read_canary(outcome.exchange, outcome.connect_error,
                                           tuple(name for name, _ in target.headers))
             if canary.dead and outcome.connect_error is None and transport == "http/1.1":
                 # No answer to the upgrade: does the target answer anything? (It may hold only 101s.)
                 probe = self._send(LIVENESS, target)
+                waits += probe.rate_limited
                 canary = verdicts.alive_after(canary, probe.exchange)
+            if waits:
+                with self._lock:
+                    self._canary_waits[target.id] = self._canary_waits.get(target.id, 0) + waits
             self._canaries[key] = canary
         return self._canaries[key]
 
@@ -105,7 +118,9 @@ class SerialExecutor:
             from .runner import render
 
             reason = f"not run: {canary.reason}"
-            return Outcome(case, target, render(case, target), inconclusive=reason, cause=reason)
+            outcome = Outcome(case, target, render(case, target), inconclusive=reason, cause=reason)
+            outcome.rate_limited = self._take_canary_waits(target)
+            return outcome
         outcome = self._send(case, target)
         if outcome.inconclusive is None:
             if outcome.connect_error is not None and canary.upgraded and target.id in self._last_case:
@@ -114,8 +129,19 @@ class SerialExecutor:
                 canary = self.canary(target, again=True, transport=case.transport)
             outcome.inconclusive = verdicts.qualify(case, outcome.passed, outcome.exchange, canary)
             outcome.cause = canary.reason if outcome.inconclusive else None
+        outcome.rate_limited += self._take_canary_waits(target)
         self._last_case[target.id] = case.id
         return outcome
+
+    def _take_canary_waits(self, target: Target) -> int:
+        """The rate limits the target's canaries waited out that no item has told yet (now told)."""
+        with self._lock:
+            return self._canary_waits.pop(target.id, 0)
+
+    def send(self, case: Case, target: Target) -> Outcome:
+        """One exchange outside the catalogue's items (e.g. ``origin-policy``'s browser requests),
+        under the same rate cap and ``Retry-After`` handling as the cases (no canary, no verdict rules)."""
+        return self._send(case, target)
 
     def _send(self, case: Case, target: Target) -> Outcome:
         """Run ``case`` under the rate cap, waiting out rate limits within the budget."""
@@ -161,18 +187,48 @@ def disturbing(case: Case) -> bool:
     return bool(case.request.body)
 
 
+#: A step carrying this many bytes counts one more round trip per this many (:func:`round_trips`).
+BYTES_PER_ROUND_TRIP = 64 * 1024
+#: The ``idle`` step (quiet for the target's ``--gateway-idle`` seconds) outweighs any other case.
+IDLE_ROUND_TRIPS = 10_000
+
+
+def round_trips(case: Case) -> int:
+    """How many sequential round trips ``case`` waits for, roughly (pure; used to start the long
+    cases first): the handshake, one per after-101 step (a large payload more: a step's bytes
+    cross the link before its answer comes back), the idle step most of all; over HTTP/2 one more
+    (the connection preface and SETTINGS before the extended CONNECT)."""
+    trips = 1 + (case.transport == "h2")
+    for action, payload in case.after:
+        if action == "idle":
+            trips += IDLE_ROUND_TRIPS
+            continue
+        size = len(payload) if isinstance(payload, bytes) else sum(len(frame[1]) for frame in payload.frames)
+        trips += 1 + size // BYTES_PER_ROUND_TRIP
+    return trips
+
+
+def longest_first(cases: Sequence[Case]) -> list[Case]:
+    """``cases`` in the order to start them: most round trips first, ties in run order (longest
+    processing time first: the run's critical path starts at once instead of in the last wave)."""
+    return sorted(cases, key=round_trips, reverse=True)  # sorted() is stable: ties keep run order
+
+
 class ConcurrentExecutor(SerialExecutor):
     """Runs a target's selected cases ``concurrency`` at a time, under the same rules.
 
-    When the first item of a target asks for its outcome, every case selected for that target
+    When the run reaches a target (:meth:`start`, from the ``wsgateway_target`` fixture of its first
+    item, or the first item that asks for an outcome), every case selected for that target
     (:meth:`prepare`) is started: the canary first (the others wait for it), then the cases on a pool
-    of ``concurrency`` threads, then -- once those are done -- the :func:`disturbing` ones one at a
-    time, so that "stopped accepting connections after X" names the culprit. Each item then takes
+    of ``concurrency`` threads, the ones with the most round trips first (:func:`longest_first`),
+    then -- once those are done and the target's first conformance item has asked for its outcome
+    (so the tests before it, e.g. ``origin-policy``, are over) -- the :func:`disturbing` ones one at
+    a time, so that "stopped accepting connections after X" names the culprit. Each item then takes
     its own outcome. A case that was not prepared (under xdist, a worker learns its items one by
     one) runs when asked, as in :class:`SerialExecutor`.
     """
 
-    def __init__(self, concurrency: int = 16, *, default_concurrency: int | None = None, **settings) -> None:
+    def __init__(self, concurrency: int, *, default_concurrency: int | None = None, **settings) -> None:
         super().__init__(**settings)
         from concurrent.futures import ThreadPoolExecutor
 
@@ -187,54 +243,108 @@ class ConcurrentExecutor(SerialExecutor):
         #: target id -> the most of its cases that were in flight at once (for tests and reports)
         self.peak: dict[str, int] = {}
         self._running: dict[str, int] = {}
+        self._asked: dict[str, threading.Event] = {}  # target id -> its first item asked for an outcome
+        self._closed = False
+        #: target id -> the order its cases were started in (case ids; for tests and the bench trace)
+        self.started: dict[str, list[str]] = {}
 
     def prepare(self, pairs: Sequence[tuple[Case, Target]]) -> None:
         with self._launch_lock:
             for case, target in pairs:
                 self._pending.setdefault(target.id, []).append(case)
 
+    def start(self, target: Target) -> None:
+        """Start ``target``'s selected cases now, if not yet (``target`` as the items see it: an
+        embedded one bound to its running server)."""
+        with self._launch_lock:
+            if target.id in self._pending:
+                self._launch(target, self._pending.pop(target.id))
+
     def outcome(self, case: Case, target: Target) -> Outcome:
         with self._launch_lock:
             if target.id in self._pending:
                 self._launch(target, self._pending.pop(target.id))
             future = self._futures.pop((case.id, target.id), None)
+            asked = self._asked.get(target.id)
+        if asked is not None:
+            asked.set()  # the items before this one are over: the disturbing cases may follow the quiet ones
         if future is None:
             return super().outcome(case, target)
         return future.result()
 
     def _launch(self, target: Target, cases: list[Case]) -> None:
+        """Hand each of ``cases`` a future now, and start the target's coordinator thread."""
         from concurrent.futures import Future
 
+        from . import checks, transport  # noqa: F401 - see below
         from .runner import unmet_requirement
 
+        # Every module the exchanges use is imported here, on the calling (main) thread, before a
+        # thread of the engine runs: pytest imports this package through its assertion-rewriting
+        # hook, which parses the source into an ast in the importing thread, and CPython < 3.11.8
+        # and < 3.12.1 can fail two such parses at once ("SystemError: AST constructor recursion
+        # depth mismatch", python/cpython#106905) -- the main thread may be importing a test's
+        # module (origin-policy's browser.py) while the cases run.
+        transport.transport_for(target)  # the transports' registry: http1, http2
         runnable = [case for case in cases if unmet_requirement(case, target) is None]
-        quiet = [case for case in runnable if not disturbing(case)]
+        quiet = longest_first([case for case in runnable if not disturbing(case)])
         loud = [case for case in runnable if disturbing(case)]
-        started = [self._pool.submit(self._settled, case, target) for case in quiet]
-        self._futures.update({(case.id, target.id): future for case, future in zip(quiet, started)})
-        if not loud:
-            return
-        waiting = {case.id: Future() for case in loud}
-        self._futures.update({(case_id, target.id): future for case_id, future in waiting.items()})
+        futures = {case.id: Future() for case in (*quiet, *loud)}
+        self._futures.update({(case_id, target.id): future for case_id, future in futures.items()})
+        self.started[target.id] = [case.id for case in quiet]
+        asked = self._asked.setdefault(target.id, threading.Event())
+        threading.Thread(target=self._coordinate, args=(target, quiet, loud, futures, asked),
+                         name=f"wsgateway-{target.id}", daemon=True).start()
 
-        def one_at_a_time() -> None:
-            from concurrent.futures import wait
+    def _coordinate(self, target: Target, quiet: list[Case], loud: list[Case],
+                    futures: dict[str, Future], asked: threading.Event) -> None:
+        """One target's run, on its own thread: the canary first (at once: the pool's threads are
+        made while it travels), then the quiet cases on the pool, then the disturbing ones here,
+        one at a time, once the quiet ones are done and the target's first item has asked."""
+        from concurrent.futures import wait
 
-            wait(started)
-            for case in loud:
-                future = waiting[case.id]
-                try:
-                    future.set_result(self._settled(case, target))
-                except BaseException as exc:  # handed to the item that asks
-                    future.set_exception(exc)
+        from . import checks
 
-        threading.Thread(target=one_at_a_time, name="wsgateway-disturbing", daemon=True).start()
+        if any(case.transport == "http/1.1" and not checks.offline(name for name, _ in case.expect)
+               for case in (*quiet, *loud)):
+            try:
+                self.canary(target)  # the cases wait for it anyway; sent before a thread is made for them
+            except BaseException:  # pragma: no cover - the cases meet it again and report it
+                pass
+        submitted = []
+        for case in quiet:
+            try:
+                submitted.append(self._pool.submit(self._fill, futures[case.id], case, target))
+            except RuntimeError:  # the pool is shut down (close(): e.g. -x): nothing more starts
+                return
+        wait(submitted)
+        asked.wait()
+        for case in loud:
+            if self._closed:
+                return
+            with self._lock:
+                self.started[target.id].append(case.id)
+            self._fill(futures[case.id], case, target)
+
+    def _fill(self, future: Future, case: Case, target: Target) -> None:
+        try:
+            future.set_result(self._settled(case, target))
+        except BaseException as exc:  # handed to the item that asks
+            future.set_exception(exc)
+
+    def _slots_of(self, target: Target) -> threading.BoundedSemaphore:
+        """The target's slots: its own concurrency (targets file), else the run's."""
+        with self._launch_lock:
+            return self._slots.setdefault(target.id, threading.BoundedSemaphore(
+                min(target.concurrency or self.default_concurrency, self.concurrency)))
+
+    def send(self, case: Case, target: Target) -> Outcome:
+        """As :meth:`SerialExecutor.send`, in one of the target's slots (it counts against its concurrency)."""
+        with self._slots_of(target):
+            return self._send(case, target)
 
     def _settled(self, case: Case, target: Target) -> Outcome:
-        with self._launch_lock:
-            slots = self._slots.setdefault(target.id, threading.BoundedSemaphore(
-                min(target.concurrency or self.default_concurrency, self.concurrency)))
-        with slots:  # a target's own concurrency (targets file), else the run's
+        with self._slots_of(target):  # a target's own concurrency (targets file), else the run's
             with self._lock:
                 self._running[target.id] = running = self._running.get(target.id, 0) + 1
                 self.peak[target.id] = max(self.peak.get(target.id, 0), running)
@@ -248,4 +358,7 @@ class ConcurrentExecutor(SerialExecutor):
 
     def close(self) -> None:
         """Stop: cases not started yet are dropped (e.g. after ``-x``)."""
+        self._closed = True
+        for event in self._asked.values():
+            event.set()  # a disturbing chain still waiting ends (it checks ``_closed`` first)
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -149,18 +149,31 @@ def wsgateway_settings(request: pytest.FixtureRequest) -> Settings:
     return settings
 
 
+_BOUND_KEY = pytest.StashKey[dict]()
+
+
 @pytest.fixture
 def wsgateway_target(request: pytest.FixtureRequest) -> Target:
     """The target of a conformance case (parametrized by the plugin: ``case@target`` ids); an
     embedded target is bound to the running :func:`wsgateway_server` and its defaults."""
     target = options.settings(request.config).target(request.param)
-    if not target.embedded:
-        return target
-    settings = request.getfixturevalue("wsgateway_settings")
-    server = request.getfixturevalue("wsgateway_server")
-    ca_pem = request.getfixturevalue("wsgateway_ca_pem")
-    bound = target.bound(server.urls[target.scheme], ca_file=ca_pem)
-    return bound.with_settings(api=target.api or settings.api, subprotocols=target.subprotocols or settings.subprotocols)
+    if target.embedded:
+        settings = request.getfixturevalue("wsgateway_settings")
+        server = request.getfixturevalue("wsgateway_server")
+        ca_pem = request.getfixturevalue("wsgateway_ca_pem")
+        # bound once for these fixtures' values, not once per item (re-parsing its URL each time)
+        bound = request.config.stash.setdefault(_BOUND_KEY, {})  # target id -> (fixture values, target)
+        made_of = bound.get(target.id, ((None, None, None), None))[0]
+        if made_of[0] is not settings or made_of[1] is not server or made_of[2] != ca_pem:
+            bound[target.id] = ((settings, server, ca_pem), target.bound(server.urls[target.scheme], ca_file=ca_pem)
+                                .with_settings(api=target.api or settings.api,
+                                               subprotocols=target.subprotocols or settings.subprotocols))
+        target = bound[target.id][1]
+    if not request.config.getoption("setuponly", False):  # --setup-only sets up, runs nothing
+        # the run has reached this target: its selected cases start now, while the items before
+        # them (e.g. origin-policy) run
+        options.executor(request.config).start(target)
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ OPTIONS = (
     ("echo", None, "the endpoint echoes messages: also check that a text and a binary message come back", "bool"),
     ("subprotocol", "NAME", "a subprotocol the API speaks (repeatable); default for the embedded server: "
      "its own (wsgateway_subprotocols)", "list"),
-    ("concurrency", "N", "run up to N exchanges with each target at once (default 16; 1 = one after another)",
+    ("concurrency", "N", "run up to N exchanges with each target at once (default 64; 1 = one after another)",
      "str"),
     ("rate", "PER_SECOND", "send at most this many requests per second to each target (API gateways meter "
      "calls; default: no cap)", "str"),

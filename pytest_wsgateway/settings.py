@@ -13,6 +13,11 @@ from .redact import Redactor
 from .targets import Target
 
 
+#: Exchanges at once with each target unless ``--gateway-concurrency`` says otherwise: enough for
+#: a target's ~150 cases (~300 round trips) to take about as long as the longest one (~6 round
+#: trips); see docs/performance.md. The option's help text (options.py) says the same number.
+DEFAULT_CONCURRENCY = 64
+
 @dataclass(frozen=True)
 class Settings:
     """What the user told the suite (see the plugin's ``--gateway-*`` options).

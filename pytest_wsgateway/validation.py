@@ -48,7 +48,9 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
     rate = _seconds(options.rate, source("rate"), None, "a number of requests per second above 0")
     retry_budget = _seconds(options.retry_budget, source("retry_budget"), 60.0, "a number of seconds, 0 or more",
                             zero=True)
-    concurrency = _count(options.concurrency, source("concurrency"), 16)
+    from .settings import DEFAULT_CONCURRENCY
+
+    concurrency = _count(options.concurrency, source("concurrency"), DEFAULT_CONCURRENCY)
     idle = _seconds(options.idle, source("idle"), None, "a number of seconds above 0 (at most 86400)")
     if idle is not None and idle > 86400:
         raise pytest.UsageError(f"{source('idle')} {options.idle!r}: expected a number of seconds above 0 (at most 86400)")

@@ -8,6 +8,7 @@ import pytest
 from pytest_wsgateway.apidef import load_api
 from pytest_wsgateway.cases import shipped_catalogue
 from pytest_wsgateway.executor import ConcurrentExecutor, SerialExecutor
+from pytest_wsgateway.settings import DEFAULT_CONCURRENCY
 from pytest_wsgateway.reference_server import ServerConfig, faults
 from pytest_wsgateway.reference_server.api import DEFAULT_API_PATH
 from pytest_wsgateway.runner import unmet_requirement
@@ -38,7 +39,7 @@ def test_concurrent_verdicts_equal_serial_ones(name):
     with reference_server(ServerConfig(schemes=("ws",), subprotocols=("chat",), fault=fault)) as server:
         target = parse_url(server.urls["ws"], **settings)
         serial = verdicts(SerialExecutor(), target)
-        concurrent = verdicts(ConcurrentExecutor(16), target)
+        concurrent = verdicts(ConcurrentExecutor(DEFAULT_CONCURRENCY), target)
     assert len(serial) > 100
     assert concurrent == serial
 

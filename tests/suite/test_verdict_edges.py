@@ -111,6 +111,29 @@ def test_rate_limits_are_waited_out_and_never_a_verdict(pytester):
     assert "12 answer(s) were rate limits" in result.stdout.str()
 
 
+def test_rate_limits_answered_to_the_canary_are_counted_too(pytester):
+    limit = _RateLimit(allowed=0, limited=1, retry_after="0")  # the first request (the canary) gets a 429
+    fault = Fault(name="rate-limited", doc="429 to the first request", seen="", respond=limit.respond)
+    with reference_server(ServerConfig(schemes=("ws",), fault=fault)) as server:
+        result = pytester.runpytest(*SUITE, f"--gateway-url={server.urls['ws']}", "-q", "-k",
+                                    "accept-rfc-vector or accept-zero-nonce", "--gateway-concurrency=1")
+    assert limit.answered_429 == 1
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-3000:]
+    assert "1 answer(s) were rate limits" in result.stdout.str()
+
+
+def test_rate_limits_answered_to_a_case_that_is_then_skipped_are_counted_too(pytester):
+    # the second request (the case) gets a 429, then its 101 declines permessage-deflate: skipped
+    limit = _RateLimit(allowed=1, limited=1, retry_after="0")
+    fault = Fault(name="rate-limited", doc="429 to the second request", seen="", respond=limit.respond)
+    with reference_server(ServerConfig(schemes=("ws",), fault=fault)) as server:
+        result = pytester.runpytest(*SUITE, f"--gateway-url={server.urls['ws']}", "-q", "--gateway-echo",
+                                    "-k", "tunnel-deflate-context-takeover", "--gateway-concurrency=1")
+    assert limit.answered_429 == 1
+    result.assert_outcomes(skipped=1)
+    assert "1 answer(s) were rate limits" in result.stdout.str()
+
+
 def test_a_rate_limit_past_the_budget_is_inconclusive_never_failed(pytester):
     limit = _RateLimit(allowed=40, limited=None, retry_after="1")
     fault = Fault(name="rate-limited", doc="429 forever after 40 requests", seen="", respond=limit.respond)
