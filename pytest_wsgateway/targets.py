@@ -64,6 +64,9 @@ class Target:
     #: only, skipped where the server does not offer it); ``on`` (ws:// too, as h2c with prior
     #: knowledge; not offered fails the advertisement case).
     http2: str = "off"
+    #: ``--gateway-max-message``: the message size (bytes) the API must carry, or None (undeclared:
+    #: a size limit announced cleanly is reported, not failed; docs/tunnel.md).
+    max_message: int | None = None
 
     def runs(self, case) -> bool:
         """Whether ``case`` (a :class:`~pytest_wsgateway.cases.Case`) runs against this target."""

@@ -13,6 +13,7 @@ The file (``docs/targets.md``)::
         api: apis/orders.yaml               # relative to this file
         timeout: 3
         secret_param: sig                   # or a list
+        max_message: 1048576                # bytes the API must carry (the size ladder)
 
 A key is the ``--gateway-*`` option's name; what a target leaves out, the command line (or the
 environment, or the ini file) gives. Header values are secrets, so the file holds only references
@@ -35,7 +36,8 @@ from collections.abc import Callable, Mapping
 from .targets import Target, TargetError, field_value_problem, is_token, parse_url
 
 #: The keys of one target; each but ``id``, ``url`` and ``headers`` is the option's own name.
-KEYS = ("id", "url", "headers", "ca", "insecure", "subprotocol", "echo", "origin", "api", "timeout", "secret_param")
+KEYS = ("id", "url", "headers", "ca", "insecure", "subprotocol", "echo", "origin", "api", "timeout", "secret_param",
+        "max_message")
 #: A target id: what follows ``@`` in a test id, so safe in ``-k``, file names and reports.
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -139,6 +141,11 @@ def _target(entry: object, where: str, index: int, base: str, defaults: Mapping[
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
             raise TargetError(f"{where}: 'timeout' must be a number of seconds above 0 (at most 3600)")
         settings["timeout"] = float(timeout)
+    if "max_message" in entry:
+        size = entry["max_message"]
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= 1 << 40:
+            raise TargetError(f"{where}: 'max_message' must be a whole number of bytes above 0")
+        settings["max_message"] = size
     if "api" in entry:
         from .apidef import ApiDefinitionError, load_api
 

@@ -27,6 +27,9 @@ runs the strict code unchanged through the same seams; it is not one of the :dat
 * ``rewrite_frame`` -- rewrites one outgoing frame after the 101 (a pong's payload, a close code).
 * ``ping_ends_message``, ``utf8_unchecked`` -- how the echo handles a ping between fragments and
   invalid UTF-8 in a text message.
+* ``drop_above``, ``limit_above``, ``reset_on_half_close``, ``reset_under_backpressure`` -- large
+  messages, the TCP half-close and a slow reader; ``refragment`` -- how the echo is framed (legal:
+  :data:`LEGAL`).
 
 (PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
@@ -54,7 +57,7 @@ from .http import (
     validate_upgrade,
 )
 
-__all__ = ["Fault", "FAULTS", "STRICT", "RULES", "get", "resolve", "names"]
+__all__ = ["Fault", "FAULTS", "LEGAL", "STRICT", "RULES", "get", "resolve", "names"]
 
 #: Request rules a profile may ignore (see :func:`_normalise`).
 RULES = (
@@ -87,6 +90,19 @@ class Fault:
     ping_ends_message: bool = False
     #: Text messages are echoed without checking that they are UTF-8.
     utf8_unchecked: bool = False
+    #: Messages larger than this many bytes are not echoed, silently (0: no such limit).
+    drop_above: int = 0
+    #: Messages larger than this many bytes fail the connection with 1009 and a reason (0: none).
+    limit_above: int = 0
+    #: A TCP half-close (EOF) that follows the client's close frame before the reply went out
+    #: resets the connection; the reply is held this long for it to arrive (a relay's round trip).
+    reset_on_half_close: float = 0.0
+    #: An echo a slow reader leaves unwritten for this many seconds resets the connection; the
+    #: connection's kernel send buffer is 64 KiB, like a proxy's fixed buffer (0: never).
+    reset_under_backpressure: float = 0.0
+    #: Echoed messages go out in frames of at most this many bytes (0: one frame): a legal
+    #: intermediary that splits and coalesces fragments (RFC 6455 §5.4).
+    refragment: int = 0
 
     def __post_init__(self) -> None:
         unknown = set(self.ignores) - set(RULES)
@@ -552,6 +568,35 @@ _PROFILES = (
         utf8_unchecked=True,
     ),
     Fault(
+        "drops-big-messages",
+        doc="Messages larger than 65,536 bytes vanish: they are neither relayed nor refused, and the connection "
+            "stays open. A gateway whose buffer limit discards what does not fit instead of closing with 1009.",
+        seen="",
+        drop_above=65536,
+    ),
+    Fault(
+        "clean-size-limit",
+        doc="Messages larger than 65,536 bytes are refused cleanly: a close frame with 1009 (Message Too Big) "
+            "and a reason. Legal (AWS API Gateway, Kong and APISIX have such limits): without "
+            "--gateway-max-message it is reported, not failed; with a declared larger size it fails.",
+        seen="",
+        limit_above=65536,
+    ),
+    Fault(
+        "resets-on-half-close",
+        doc="A TCP half-close from the client after its close frame resets the connection before the close "
+            "reply is sent: the relay treats the FIN as the end of both directions.",
+        seen="haproxy#3205",
+        reset_on_half_close=0.2,
+    ),
+    Fault(
+        "resets-under-backpressure",
+        doc="A client that does not read for a while gets its connection reset: once an echo has waited 0.25 s "
+            "for the client to read, the relay gives up instead of holding back (fixed 64 KiB buffers).",
+        seen="gravitee#918",
+        reset_under_backpressure=0.25,
+    ),
+    Fault(
         "close-after-101",
         doc="The connection is closed right after the 101: the 101 is not a working tunnel.",
         seen="aiohttp#2973",
@@ -567,6 +612,20 @@ _PROFILES = (
 )
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _PROFILES}
+
+#: Behaviours of a legal intermediary, served like fault profiles (``ServerConfig(fault=...)``, the
+#: CLI's ``--fault``) but not faults: the suite must pass every case against them
+#: (``tests/suite/test_mutation.py``), so they are not in :data:`FAULTS` or the mutation score.
+LEGAL: dict[str, Fault] = {fault.name: fault for fault in (
+    Fault(
+        "refragments",
+        doc="Every echoed message goes out in frames of at most 4,096 bytes, whatever fragments it came in "
+            "(they are coalesced first). Legal: \"an intermediary might coalesce and/or split frames\" "
+            "(RFC 6455 §5.4).",
+        seen="",
+        refragment=4096,
+    ),
+)}
 
 #: The correct server: every seam is the strict code (:func:`.http.parse_request_head`,
 #: :func:`.http.validate_upgrade`, the response as decided, every frame, no delay). What
@@ -585,7 +644,7 @@ def names() -> list[str]:
 def get(name: str) -> Fault:
     """The profile called ``name``; ValueError (naming the known ones) otherwise."""
     try:
-        return FAULTS[name]
+        return FAULTS[name] if name in FAULTS else LEGAL[name]
     except KeyError:
         raise ValueError(f"unknown fault profile {name!r}; known: {', '.join(FAULTS)}") from None
 

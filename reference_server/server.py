@@ -40,6 +40,7 @@ import dataclasses
 import logging
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -86,7 +87,9 @@ class ServerConfig:
     max_line: int = 8192
     max_headers: int = 128
     max_connections: int = 1024
-    max_message_size: int = 1 << 20
+    #: Larger messages are refused with 1009 (Message Too Big). 16 MiB: the top of the suite's size
+    #: ladder, so the embedded server and the gateways' backend carry every rung.
+    max_message_size: int = 16 << 20
     #: A fault profile (a name from :mod:`.faults` or a :class:`~.faults.Fault`): the server
     #: made wrong in one named way, for testing the suite. None = correct (:data:`.faults.STRICT`).
     #: A ``Fault`` with only ``respond`` set rewrites every handshake response (the 101 or an
@@ -466,6 +469,12 @@ class ReferenceServer:
         protocol.extensions = list(accept.extensions)
         protocol.subprotocol = accept.subprotocol
         echo = _Echo(protocol, self._fault)
+        if self._fault.reset_under_backpressure:  # the fixed 64 KiB buffer of the faulty relay
+            sock = writer.get_extra_info("socket")
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+            except (AttributeError, OSError):
+                pass
 
         try:
             await self._websocket_loop(reader, writer, protocol, echo, leftover)
@@ -511,6 +520,15 @@ class ReferenceServer:
             if data:
                 protocol.receive_data(data)
                 echo.process(protocol.events_received())
+                if self._fault.reset_on_half_close and protocol.close_rcvd is not None and not echo.replied:
+                    echo.replied = True  # resets-on-half-close: the reply waits a relay's round trip...
+                    try:
+                        more = await asyncio.wait_for(reader.read(_READ_SIZE), self._fault.reset_on_half_close)
+                    except asyncio.TimeoutError:
+                        more = None
+                    if more == b"":  # ... and a FIN meanwhile ends both directions, abruptly
+                        _reset(writer)
+                        return
             else:
                 protocol.receive_eof()
             if await self._flush(writer, protocol) or not data:
@@ -527,6 +545,13 @@ class ReferenceServer:
                     done = True  # TLS: no half-close; close once drained
             else:
                 writer.write(chunk)
+        patience = self._fault.reset_under_backpressure
+        if patience:  # resets-under-backpressure: a slow reader is cut off, not held back
+            try:
+                await asyncio.wait_for(writer.drain(), patience)
+            except asyncio.TimeoutError:
+                _reset(writer)
+                return True
         await asyncio.wait_for(writer.drain(), self.config.close_timeout)
         return done
 
@@ -540,6 +565,7 @@ class _Echo:
         self.opcode: Opcode | None = None
         self.parts: list[bytes] = []
         self.relaying = False  # ping-ends-message: continuations after the ping go out as they come
+        self.replied = False  # resets-on-half-close: the close frame was seen
 
     def process(self, events: list[Any]) -> None:
         for frame in events:
@@ -564,8 +590,14 @@ class _Echo:
                 self.opcode, self.parts = None, []
 
     def _echo(self, opcode: Opcode, payload: bytes) -> None:
-        protocol = self.protocol
+        protocol, fault = self.protocol, self.fault
         if protocol.state is not State.OPEN:
+            return
+        if fault.drop_above and len(payload) > fault.drop_above:
+            return  # drops-big-messages: gone, without a word
+        if fault.limit_above and len(payload) > fault.limit_above:
+            protocol.fail(CloseCode.MESSAGE_TOO_BIG,
+                          f"message of {len(payload)} bytes exceeds the limit of {fault.limit_above} bytes")
             return
         if opcode is Opcode.TEXT:
             try:
@@ -573,9 +605,29 @@ class _Echo:
             except UnicodeDecodeError:
                 protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in text message")
                 return
-            protocol.send_text(payload)
-        else:
+            if not fault.refragment:
+                protocol.send_text(payload)
+                return
+        elif not fault.refragment:
             protocol.send_binary(payload)
+            return
+        size = fault.refragment  # refragments: the message in frames of at most `size` bytes
+        parts = [payload[start : start + size] for start in range(0, len(payload), size)] or [b""]
+        first = protocol.send_text if opcode is Opcode.TEXT else protocol.send_binary
+        first(parts[0], fin=len(parts) == 1)
+        for index, part in enumerate(parts[1:], 2):
+            protocol.send_continuation(part, fin=index == len(parts))
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0), dropping what is unsent (fault profiles)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    writer.transport.abort()
 
 
 def _set_nodelay(writer: asyncio.StreamWriter) -> None:
