@@ -113,6 +113,16 @@ def test_profile_is_caught_without_collateral_noise(name, record_property):
     assert not stale, f"{name}: documented collateral that no longer fails: {stale}"
 
 
+@pytest.mark.parametrize("name", list(faults.LEGAL))
+def test_a_legal_intermediary_passes_every_case(name):
+    """Legal behaviours of an intermediary (faults.LEGAL: splitting and coalescing fragments, RFC
+    6455 §5.4) fail nothing: the suite does not mistake them for faults."""
+    outcomes = run_against(name)
+    assert len(outcomes) > 90
+    assert failed(outcomes) == set(), [outcomes[c].summary() for c in sorted(failed(outcomes))]
+    assert not set(faults.LEGAL) & set(PROFILES)  # not scored as faults
+
+
 def test_mutation_score(request, record_property, capsys):
     caught = [name for name in PROFILES if set(EXPECTED[name].caught_by) <= failed(run_against(name))]
     score = f"{len(caught)}/{len(PROFILES)} fault profiles caught ({100 * len(caught) // len(PROFILES)} %)"
