@@ -270,6 +270,9 @@ _OPCODES = {"ping": wsframes.PING, "close": wsframes.CLOSE, "text": wsframes.TEX
 #: Steps whose payload is a :class:`~pytest_wsgateway.frames.Burst` (told by name, not by class: a
 #: catalogue loaded before a module reload still runs).
 _BURSTS = frozenset({"fragments", "pings"})
+#: A large message (a ladder rung, a flood) is read back with one timeout per read and at most this
+#: many timeouts in all (a flood: after its pause), so a target that trickles its echo still ends.
+LARGE_STEP_TIMEOUTS = 3
 #: Steps with their own send-and-read loop (:meth:`_Tunnel._sized`, ``_flood``, ``_half_close``).
 _STREAMED = frozenset({"sized", "flood", "half-close"})
 #: How a wait names its step in messages ("no answer to the text frame within 5 s").
@@ -423,14 +426,16 @@ class _Tunnel:
             return False
         return True
 
-    def _lost(self, record: SizedEcho, exc: BaseException | None, waited: float) -> None:
+    def _lost(self, record: SizedEcho, exc: BaseException | None, waited: float | None) -> None:
         """``record``'s message did not come back: why, in the record and as the frame error."""
         got = f"{record.intact} of {record.count} came back" if record.count > 1 else "it did not come back"
         if exc is None:
             self.result.closed_by_peer = True
             record.outcome, kind, text = "eof", "closed", "the target closed the connection without a close frame"
         elif isinstance(exc, TimeoutError):
-            record.outcome, kind, text = "silent", "timeout", f"nothing more within {waited:g} s"
+            record.outcome, kind, text = "silent", "timeout", (
+                f"nothing more within {waited:g} s" if waited is not None else
+                f"not complete within {LARGE_STEP_TIMEOUTS} x {self.timeout:g} s")
         elif isinstance(exc, ConnectionResetError):
             record.outcome, kind, text = "reset", "reset", "connection reset by the target"
         else:
@@ -458,17 +463,17 @@ class _Tunnel:
         except OSError:
             pass  # the target may have stopped reading to close: what it sent says why
         matchers = [wsframes.EchoMatcher(spec.opcode, spec.size)]
-        deadline = time.monotonic() + self.timeout
+        cap = time.monotonic() + LARGE_STEP_TIMEOUTS * self.timeout
         try:
             while record.intact < 1:
-                data = self.reader.recv(deadline)
+                data = self.reader.recv(min(cap, time.monotonic() + self.timeout))
                 if not data:
                     self._lost(record, None, self.timeout)
                     return False
                 if not self._feed(data, matchers, record, answer_pings=True):
                     return False
         except OSError as exc:  # TimeoutError included
-            self._lost(record, exc, self.timeout)
+            self._lost(record, exc, self.timeout if time.monotonic() < cap else None)
             return False
         finally:
             record.seconds = round(time.monotonic() - started, 3)
@@ -489,7 +494,7 @@ class _Tunnel:
         except OSError:
             pass
         started = time.monotonic()
-        deadline = started + self.timeout
+        deadline = started + spec.pause + LARGE_STEP_TIMEOUTS * self.timeout
         pieces = itertools.chain.from_iterable(
             wsframes.streamed(wsframes.BINARY, index * spec.size, [spec.size]) for index in range(spec.count))
         matchers = [wsframes.EchoMatcher(wsframes.BINARY, spec.size, index * spec.size) for index in range(spec.count)]
@@ -509,8 +514,9 @@ class _Tunnel:
                         break
             if spec.pause:
                 time.sleep(max(0.0, min(spec.pause, deadline - time.monotonic())))
+            idle = time.monotonic() + self.timeout
             while record.intact < spec.count:  # read it all back, finishing the writes
-                remaining = deadline - time.monotonic()
+                remaining = min(deadline, idle) - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError
                 buffered = isinstance(sock, ssl.SSLSocket) and sock.pending()
@@ -526,6 +532,8 @@ class _Tunnel:
                         return False
                     if data and not self._feed(data, matchers, record, answer_pings=False):
                         return False
+                    if data:
+                        idle = time.monotonic() + self.timeout  # progress: each read waits one timeout
                 if writable and writing:
                     pending = pending or next(pieces, b"")
                     if not pending:
@@ -536,7 +544,7 @@ class _Tunnel:
                     except blocked:
                         pass
         except OSError as exc:  # TimeoutError, a reset
-            self._lost(record, exc, self.timeout)
+            self._lost(record, exc, self.timeout if time.monotonic() < deadline else None)
             return False
         finally:
             record.seconds = round(time.monotonic() - started, 3)

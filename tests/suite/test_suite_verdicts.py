@@ -16,7 +16,9 @@ def failed_cases(reprec):
 
 
 def test_reference_server_passes_every_case_over_ws_and_wss(pytester):
-    reprec = pytester.inline_run("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider")
+    # --gateway-max-message above 1 MiB: the opt-in rungs up to 16 MiB run too.
+    reprec = pytester.inline_run("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider",
+                                 "--gateway-max-message=16777216")
     passed, skipped, failed = reprec.listoutcomes()
     # The Chromium probe runs only with --gateway-browser; nothing else may be skipped.
     assert failed == [] and [r for r in skipped if "test_browser_probe" not in r.nodeid] == []

@@ -104,6 +104,8 @@ def test_an_echo_that_announces_a_gigabyte_is_refused_at_once_with_bounded_memor
             key = parse_request(head).get("Sec-WebSocket-Key") or ""
             conn.sendall((f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           f"Sec-WebSocket-Accept: {accept_for(key)}\r\n\r\n").encode())
+            conn.settimeout(5)
+            conn.recv(65536)  # the first rung (the empty message), then the answer to it
             conn.sendall(bytes([0x82, 127]) + (1 << 30).to_bytes(8, "big"))
             deadline = time.monotonic() + 5
             try:
