@@ -64,7 +64,8 @@ def test_a_clean_limit_is_reported_without_the_declared_size_and_failed_with_it(
     with _server("clean-size-limit") as server:
         common = (*SUITE, f"--gateway-url={server.urls['ws']}", "--gateway-echo", "--gateway-timeout=2",
                   "-k", "tunnel-size or tunnel-backpressure")
-        reported = pytester.runpytest_subprocess(*common, "--junitxml=r.xml", "--gateway-report=r.json", timeout=120)
+        reported = pytester.runpytest_subprocess(*common, "--junitxml=r.xml", "--gateway-report=r.json",
+                                                 "--gateway-report=r.md", "--gateway-report=r.html", timeout=120)
         declared = pytester.runpytest_subprocess(*common, "--gateway-max-message=1048576", timeout=120)
     out = reported.stdout.str()
     # Without the declaration: every ladder case passes; the limit is a result, not a failure.
@@ -77,6 +78,9 @@ def test_a_clean_limit_is_reported_without_the_declared_size_and_failed_with_it(
         assert LIMIT_LINE in junit[case_id]["wsgateway_message_limit"]
     (target,) = json.loads((pytester.path / "r.json").read_text())["targets"]
     assert target["largest_message"] == 65536 and LIMIT_LINE in target["message_limit"]
+    line = f"Largest message: 65,536 bytes came back intact; then binary message of 1,048,576 bytes: limit (close frame"
+    assert line in (pytester.path / "r.md").read_text() and line in (pytester.path / "r.html").read_text()
+    assert 'data-largest-message="65536"' in (pytester.path / "r.html").read_text()
     # Declared: the API must carry 1 MiB, so the same clean limit fails every ladder case.
     declared.assert_outcomes(passed=0, failed=5, skipped=2)
     assert "--gateway-max-message 1048576: the API carries messages of up to 1,048,576 bytes" in declared.stdout.str()
@@ -152,3 +156,10 @@ def test_a_bad_max_message_in_the_ini_file_names_the_key(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert result.stderr.lines[0] == ("ERROR: wsgateway_max_message (tox.ini) 'lots': expected a whole number of "
                                       "bytes above 0, e.g. 1048576")
+
+
+def test_the_size_summary_is_printed_under_xdist_too(pytester):
+    """The controller of ``-n 2`` has no settings of its own: the line comes from the workers' reports."""
+    result = pytester.runpytest_subprocess(*SUITE, "-n", "2", "-k", "tunnel-size-binary", timeout=120)
+    result.stdout.fnmatch_lines(["*wsgateway: message sizes*",
+                                 "reference-ws: largest message: 1,048,576 bytes came back intact (every size tried)"])
