@@ -9,6 +9,7 @@ show as ``inconclusive``, with the reason).
 
 import pytest
 
+from pytest_wsgateway.junit import idle_cutoff_property
 from pytest_wsgateway.plugin import RENDERED_KEY
 from pytest_wsgateway.runner import unmet_requirement
 
@@ -20,6 +21,8 @@ def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, reque
     outcome = wsgateway_executor.outcome(wsgateway_case, wsgateway_target)
     if outcome.not_offered:  # e.g. "RFC 8441 not offered": nothing to judge, never a failure
         pytest.skip(outcome.redact(outcome.not_offered))
+    if outcome.idle_cutoff is not None:  # tunnel-idle: the connection was cut after this many seconds of quiet
+        wsgateway_record_property(*idle_cutoff_property(outcome.idle_cutoff))
     if outcome.rate_limited:
         wsgateway_record_property("wsgateway_rate_limited", outcome.rate_limited)
     if outcome.crashed_after:

@@ -10,11 +10,13 @@ Targets, all on loopback: the reference server (ws and wss), nginx with the comm
 server over ``wss://`` (tests/interop/_gateways.py), and the server libraries websockets, aiohttp,
 tornado and uvicorn (websockets and wsproto backends) over ``ws://`` (tests/interop/_servers.py). The
 suite runs once, in this process, exactly as a user runs it (``pytest --pyargs
-pytest_wsgateway.conformance --gateway-url=... --gateway-echo``).
+pytest_wsgateway.conformance --gateway-url=... --gateway-echo``). A second run, with
+``--gateway-http2=auto -k h2-``, gives the HTTP/2 columns (RFC 8441; docs/http2.md): hypercorn, and
+HAProxy, Apache, nghttpx, nginx and Caddy with an HTTP/2 TLS listener in front of the reference server.
 
 The output is deterministic: no ports, times, keys or versions, only verdicts; the reasons
 under "Why each failure is a deviation" come from tests/expected_verdicts/*.yaml.
-Needs nginx, haproxy and caddy on PATH and the project's ``test`` extra.
+Needs nginx, haproxy, caddy, apache2 and nghttpx installed and the project's ``test`` extra.
 """
 
 from __future__ import annotations
@@ -61,11 +63,16 @@ COLUMNS = (
     *(Column(kind.name, kind.title, "gateway") for kind in _gateways.KINDS.values()),
     *(Column(name, title, "library") for name, title in _servers.TITLES.items()),
 )
+#: The HTTP/2 columns (the ``h2-`` family, ``--gateway-http2 auto`` over ``wss://``).
+H2_COLUMNS = (
+    Column("hypercorn", "hypercorn (PyPI), minimal ASGI echo app, TLS with ALPN h2", "http/2 server"),
+    *(Column(name, title, "http/2 gateway") for name, title in _gateways.H2_TITLES.items()),
+)
 
 
 def collect(workdir: Path) -> dict[str, dict[str, _gateways.Verdict]]:
     """Start every target, run the suite once against all of them; column name -> case -> verdict."""
-    missing = [reason for kind in _gateways.KINDS if (reason := _gateways.missing_binary(kind))]
+    missing = [reason for kind in [*_gateways.KINDS, *_gateways.H2_TITLES] if (reason := _gateways.missing_binary(kind))]
     if missing:
         raise SystemExit(f"gen_matrix: {missing[0]}")
     for name in [name for name in os.environ if name.startswith("WSGATEWAY_")]:
@@ -75,22 +82,32 @@ def collect(workdir: Path) -> dict[str, dict[str, _gateways.Verdict]]:
         tls = _gateways.write_tls_files(ca, workdir / "tls")
         context = server_ssl_context(issue_server_cert(ca))
         reference = stack.enter_context(ReferenceServer(ServerConfig(host=_gateways.HOST, schemes=("ws", "wss"),
-                                                                     ssl_context=context)))
+                                                                     ssl_context=context, permessage_deflate=True)))
         upstream = reference.address("ws")[1]
         urls = {"reference-ws": reference.urls["ws"], "reference-wss": reference.urls["wss"]}
         for kind in _gateways.KINDS:
             urls[kind] = stack.enter_context(_gateways.gateway(kind, upstream, workdir / kind, tls)).url
         for name, factory in _servers.LIBRARIES.items():
             urls[name] = stack.enter_context(factory())
+        h2_urls = {"hypercorn": stack.enter_context(_servers.hypercorn_server(tls))}
+        for kind in _gateways.H2_TITLES:
+            h2_urls[kind] = stack.enter_context(_gateways.gateway(kind, upstream, workdir / kind, tls)).url
         recorder = _gateways.VerdictRecorder()
         os.chdir(workdir)  # no pytest.ini / pyproject of the caller
         status = pytest.main([*_gateways.suite_args(list(urls.values()), tls.ca), "-q", "--tb=no", "-rN"],
                              plugins=[recorder])
         if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             raise SystemExit(f"gen_matrix: the suite run ended with {status!r}")
+        h2_recorder = _gateways.VerdictRecorder()
+        status = pytest.main([*_gateways.suite_args(list(h2_urls.values()), tls.ca), "--gateway-http2=auto",
+                              "-k", "h2-", "-W", f"ignore:{_servers.HYPERCORN_IDLE}:RuntimeWarning",
+                              "-q", "--tb=no", "-rN"], plugins=[h2_recorder])
+        if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            raise SystemExit(f"gen_matrix: the HTTP/2 suite run ended with {status!r}")
     if _gateways.leftover_processes():
         raise SystemExit(f"gen_matrix: gateway processes left behind: {_gateways.leftover_processes()}")
-    return {name: recorder.for_target(target_id(url)) for name, url in urls.items()}
+    return {**{name: recorder.for_target(target_id(url)) for name, url in urls.items()},
+            **{name: h2_recorder.for_target(target_id(url)) for name, url in h2_urls.items()}}
 
 
 def _cell(verdict: _gateways.Verdict | None) -> str:
@@ -113,9 +130,11 @@ def _inconclusive_reason(name: str, case: str) -> str:
 
 
 def render(results: dict[str, dict[str, _gateways.Verdict]]) -> str:
-    catalogue = [case for case in load_catalogue() if case.transport == "http/1.1"]  # HTTP/2: docs/http2.md
-    known = {case.id for case in catalogue}
-    others = sorted({case for verdicts in results.values() for case in verdicts} - known)
+    everything = load_catalogue()
+    catalogue = [case for case in everything if case.transport == "http/1.1"]
+    h2_catalogue = [case for case in everything if case.transport == "h2"]
+    known = {case.id for case in everything}
+    others = sorted({case for name in (c.name for c in COLUMNS) for case in results[name]} - known)
     rows = [(case.id, case.level, case.rfc) for case in catalogue] + [(name, "–", "–") for name in others]
     out = [
         "# Conformance matrix: real gateways and server libraries",
@@ -135,7 +154,7 @@ def render(results: dict[str, dict[str, _gateways.Verdict]]) -> str:
         "| column | target | kind | failing cases |",
         "|---|---|---|---|",
     ]
-    for column in COLUMNS:
+    for column in (*COLUMNS, *H2_COLUMNS):
         failing = sum(verdict.outcome == "failed" for verdict in results[column.name].values())
         out.append(f"| `{column.name}` | {column.what} | {column.kind} | {failing} |")
     out += ["", "## Verdicts", "",
@@ -146,20 +165,34 @@ def render(results: dict[str, dict[str, _gateways.Verdict]]) -> str:
     for case, level, rfc in rows:
         cells = [_cell(results[column.name].get(case)) for column in COLUMNS]
         out.append(f"| `{case}` | {level} | {rfc} | " + " | ".join(cells) + " |")
+    out += ["", "## HTTP/2 verdicts (RFC 8441)", "",
+            "The `h2-` family (`--gateway-http2 auto`, `wss://` with ALPN h2; [http2.md](http2.md)) against the",
+            "HTTP/2 columns; the gateways proxy to the reference server over HTTP/1.1. `–`: not run: the target",
+            "does not offer RFC 8441 (see below), which is information, not a failure.", "",
+            "| case | level | RFC | " + " | ".join(f"`{column.name}`" for column in H2_COLUMNS) + " |",
+            "|---|---|---|" + "---|" * len(H2_COLUMNS)]
+    for case in h2_catalogue:
+        cells = [_cell(results[column.name].get(case.id)) for column in H2_COLUMNS]
+        out.append(f"| `{case.id}` | {case.level} | {case.rfc} | " + " | ".join(cells) + " |")
+    rows += [(case.id, case.level, case.rfc) for case in h2_catalogue]
     skipped: dict[str, set[str]] = {}
-    for verdicts in results.values():
+    skipped_on: dict[str, list[str]] = {}  # an HTTP/2 "not offered" reason -> the columns it is about
+    for name, verdicts in results.items():
         for case, verdict in verdicts.items():
             if verdict.outcome == "skipped":
                 skipped.setdefault(verdict.message.strip(), set()).add(case)
+                if verdict.message.startswith("RFC 8441 not offered") and name not in skipped_on.get(verdict.message.strip(), []):
+                    skipped_on.setdefault(verdict.message.strip(), []).append(name)
     out += ["", "## Not run", ""]
     for reason, cases in sorted(skipped.items()):
-        out.append(f"- {', '.join(f'`{case}`' for case in sorted(cases))}: {reason}")
+        where = f" (on {', '.join(f'`{name}`' for name in skipped_on[reason])})" if reason in skipped_on else ""
+        out.append(f"- {', '.join(f'`{case}`' for case in sorted(cases))}: {reason}{where}")
     ran = {case for verdicts in results.values() for case, verdict in verdicts.items() if verdict.outcome != "skipped"}
     by_scheme = sorted(case.id for case in catalogue if case.id in ran and "ws" not in case.schemes)
     if by_scheme:
         out.append(f"- {', '.join(f'`{case}`' for case in by_scheme)}: `wss://` only (not run on `ws://` targets)")
     inconclusive: dict[tuple[str, str], list[str]] = {}
-    for column in COLUMNS:
+    for column in (*COLUMNS, *H2_COLUMNS):
         for case, _, _ in rows:
             verdict = results[column.name].get(case)
             if verdict is not None and verdict.outcome == "inconclusive":
@@ -169,7 +202,7 @@ def render(results: dict[str, dict[str, _gateways.Verdict]]) -> str:
         for (name, reason), cases in inconclusive.items():
             out.append(f"- `{name}`: {', '.join(f'`{case}`' for case in cases)}: {' '.join(reason.split())}")
     out += ["", "## Why each failure is a deviation", ""]
-    for column in COLUMNS:
+    for column in (*COLUMNS, *H2_COLUMNS):
         failed = [case for case, _, _ in rows if (v := results[column.name].get(case)) and v.outcome == "failed"]
         if not failed:
             continue

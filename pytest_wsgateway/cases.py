@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import frames as wsframes
 from .frames import Burst
@@ -26,8 +26,10 @@ TRANSPORT_NAMES = ("http/1.1", "h2")
 _ALSO_KEYS = {"title", "level", "rfc", "quote", "expect"}
 _REQUEST_KEYS = {"method", "target", "version", "key", "remove", "set", "add", "header_case", "order", "body"}
 _AFTER_ACTIONS = {"ping", "close", "text", "binary", "deflate-text", "text-hex", "fragments", "pings",
-                  "second-stream", "ladder", "flood", "half-close"}
+                  "second-stream", "deflate-fragments", "idle", "ladder", "flood", "half-close"}
 _FRAGMENT_KEYS = {"text", "binary", "text-hex", "sizes", "ping", "ping_after"}
+#: Steps whose payload is a :class:`~pytest_wsgateway.frames.Burst`.
+BURST_ACTIONS = frozenset({"fragments", "pings", "deflate-fragments"})
 #: After-101 steps only a transport other than HTTP/1.1 can take (``second-stream``: HTTP/2 only).
 _TRANSPORT_ACTIONS = {"second-stream": ("h2",), "sized": ("http/1.1",), "flood": ("http/1.1",),
                       "half-close": ("http/1.1",)}
@@ -39,6 +41,7 @@ REQUIREMENTS = {
     "api": "no API definition given; pass --gateway-api FILE",
     "verified-tls": "certificate checks are off (--gateway-insecure)",
     "subprotocol": "the subprotocol the API speaks is not known; pass --gateway-subprotocol NAME",
+    "idle": "no idle time declared (opt-in, slow): pass --gateway-idle SECONDS to keep a connection quiet that long",
     "large": "messages over 1 MiB are opt-in: declare the size the API must carry with --gateway-max-message BYTES "
              "(above 1 MiB)",
 }
@@ -74,7 +77,8 @@ class Case:
     request: RequestSpec = field(default_factory=RequestSpec)
     expect: tuple[tuple[str, dict], ...] = ()
     #: ``(action, payload)``: ``ping``, ``close``, ``text``, ``binary``, ``deflate-text`` with bytes;
-    #: ``fragments`` and ``pings`` with a :class:`~pytest_wsgateway.frames.Burst` (sent back to back);
+    #: ``fragments``, ``deflate-fragments`` and ``pings`` with a :class:`~pytest_wsgateway.frames.Burst`
+    #: (sent back to back); ``idle`` with ``b""`` (quiet for the target's ``--gateway-idle``, then a ping);
     #: ``sized`` with a :class:`~pytest_wsgateway.frames.Sized` (one rung of a ``ladder``), ``flood``
     #: with a :class:`~pytest_wsgateway.frames.Flood`, ``half-close`` with a close payload.
     after: tuple[tuple[str, bytes | Burst | wsframes.Sized | wsframes.Flood], ...] = ()
@@ -265,6 +269,12 @@ def _parse_step(step: object, where: str) -> tuple[str, bytes | Burst]:
             burst = wsframes.Burst(tuple((wsframes.PING, str(item).encode(), True) for item in value))
         elif action == "fragments":
             burst = _fragments(value)
+        elif action == "deflate-fragments":  # compressed when negotiated: RSV1 on the first frame only
+            burst = replace(_fragments(value), compressed=True)
+        elif action == "idle":  # quiet for the target's declared idle time (--gateway-idle)
+            if value not in (None, "declared"):
+                raise ValueError("idle takes no value (the quiet time is the target's --gateway-idle)")
+            return action, b""
         else:
             burst = None
         if burst is not None:

@@ -508,20 +508,22 @@ def server_closes_tcp(request: Request, exchange: Exchange, context: Context) ->
 
 @check("echo")
 def echo(request: Request, exchange: Exchange, context: Context, text: str | None = None,
-         binary: str | None = None) -> Iterator[Finding]:
-    """The endpoint echoes a message (opt-in: only echo endpoints are expected to)."""
+         binary: str | None = None, times: int = 1) -> Iterator[Finding]:
+    """The endpoint echoes a message (opt-in: only echo endpoints are expected to); ``times``: a
+    message sent that many times comes back that many times."""
     yield from _tunnel_ready(exchange, "a message")
     opcode, payload = (wsframes.TEXT, text.encode()) if text is not None else (wsframes.BINARY, bytes.fromhex(binary or ""))
     if not _upgraded(exchange):
         return
     # The echo may follow unsolicited messages (a greeting, a banner): it is found among them.
     found = wsframes.messages(exchange.frames, _deflate(exchange))
-    if not any(message.opcode == opcode and message.payload == payload for message in found):
+    if sum(message.opcode == opcode and message.payload == payload for message in found) < times:
         kind = wsframes.OPCODE_NAMES[opcode]
         got = "; ".join(f"{wsframes.OPCODE_NAMES[m.opcode]} message {m.payload[:40]!r}"
                         + (" (compressed)" if m.compressed else "") + (f" ({m.error})" if m.error else "")
                         for m in found[:5])
-        yield Finding("the message comes back through the tunnel", f"{kind} message {payload[:40]!r}",
+        yield Finding("the message comes back through the tunnel", f"{kind} message {payload[:40]!r}"
+                      + (f", {times} times" if times > 1 else ""),
                       (got + "; " if got else "") + _frames_text(exchange))
 
 
@@ -566,6 +568,32 @@ def _deflate(exchange: Exchange) -> wsframes.Deflate | None:
     return wsframes.negotiated_deflate(exchange.response.get_all("Sec-WebSocket-Extensions"))
 
 
+#: Why a ``deflate_negotiated`` case has nothing to judge (the runner skips it with this reason).
+DEFLATE_NOT_NEGOTIATED = ("permessage-deflate not negotiated: the 101 declined the offer (RFC 7692 §5: the upgrade "
+                          "goes on without it), so no compressed message can be judged -- information, not a pass")
+
+
+@check("deflate_negotiated")
+def deflate_negotiated(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """The 101 accepted permessage-deflate. Declining it is allowed (RFC 7692 §5: "the server
+    declines ... by not including" it), so a case that needs it is skipped, not failed, when it is
+    declined (:func:`deflate_not_negotiated`); this finding shows when the check is judged alone."""
+    if _upgraded(exchange) and _deflate(exchange) is None:
+        yield Finding("RFC 7692 §5: permessage-deflate negotiated (needed to judge compressed messages)",
+                      "Sec-WebSocket-Extensions: permessage-deflate in the 101",
+                      _header_text(exchange.response, "Sec-WebSocket-Extensions"))
+
+
+def deflate_not_negotiated(expect: tuple[tuple[str, dict], ...], exchange: Exchange | None) -> str | None:
+    """Why a case that expects ``deflate_negotiated`` cannot be judged on ``exchange`` (the 101
+    declined permessage-deflate), or None."""
+    if exchange is None or not any(name == "deflate_negotiated" for name, _ in expect):
+        return None
+    if _upgraded(exchange) and _deflate(exchange) is None:
+        return DEFLATE_NOT_NEGOTIATED
+    return None
+
+
 @check("reserved_bits")
 def reserved_bits(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
     """RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines meanings for
@@ -581,7 +609,7 @@ def reserved_bits(request: Request, exchange: Exchange, context: Context) -> Ite
     for frame in exchange.frames:
         allowed = 0x4 if deflate and frame.opcode in (wsframes.TEXT, wsframes.BINARY) and first else 0
         if frame.rsv & ~allowed:
-            wrong.append(f"{frame.describe()} with RSV bits {frame.rsv:03b}")
+            wrong.append(f"{frame.describe(rsv=False)} with RSV bits {frame.rsv:03b}")
         if frame.opcode < wsframes.CLOSE:
             first = frame.fin
     if wrong:
@@ -589,6 +617,30 @@ def reserved_bits(request: Request, exchange: Exchange, context: Context) -> Ite
                     else "RSV1, RSV2 and RSV3 all 0 (no extension negotiated)")
         yield Finding("RFC 6455 §5.2: reserved bits are 0 unless a negotiated extension defines them", expected,
                       "; ".join(wrong[:5]) + (f" (and {len(wrong) - 5} more)" if len(wrong) > 5 else ""))
+
+
+@check("idle_survived")
+def idle_survived(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """The connection stayed open through the declared quiet time (``--gateway-idle``), and a ping
+    sent then got its pong (RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send
+    a Pong frame in response"). When it was cut earlier, the finding says after how many seconds."""
+    yield from _tunnel_ready(exchange, "the quiet time")
+    if not _upgraded(exchange):
+        return
+    declared = exchange.idle_declared
+    if declared is None:
+        yield Finding("the connection stays open through the declared idle time", "the quiet time observed",
+                      "the quiet time never began; " + _frames_text(exchange))
+        return
+    if exchange.idle_cut is not None:
+        yield Finding(f"the connection stays open through {declared:g} s of quiet (--gateway-idle)",
+                      f"still open after {declared:g} s of quiet, then a pong",
+                      f"cut after {exchange.idle_cut:.1f} s of quiet ({exchange.idle_cut_how}); observed idle "
+                      f"cut-off: {exchange.idle_cut:.1f} s")
+        return
+    if not any(frame.opcode == wsframes.PONG and frame.payload == wsframes.IDLE_PING for frame in exchange.frames):
+        yield Finding(f"RFC 6455 §5.5.2: after {declared:g} s of quiet a ping gets its pong",
+                      f"pong frame with payload {wsframes.IDLE_PING!r}", _frames_text(exchange))
 
 
 @check("refused_cleanly_or_tunnel_works", refusal=True)

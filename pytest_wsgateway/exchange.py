@@ -153,6 +153,12 @@ class Exchange:
     #: HTTP/2: a second extended CONNECT on the same connection while the first stream was open
     #: (the ``second-stream`` step), recorded like the first.
     second: Exchange | None = None
+    #: The ``idle`` step (the ``tunnel-idle`` case): the quiet time asked for (seconds), and when the
+    #: connection ended during it, after how many seconds of quiet (``idle_cut``) and how
+    #: (``idle_cut_how``: "closed", "reset", "close frame 1001"...); None when it stayed open.
+    idle_declared: float | None = None
+    idle_cut: float | None = None
+    idle_cut_how: str = ""
     #: Large messages (the ``sized`` and ``flood`` steps): what happened to each, in order; their
     #: data frames are compared as they arrive and not kept in ``frames`` (control frames are).
     sized: list[SizedEcho] = field(default_factory=list)

@@ -104,12 +104,13 @@ def wsgateway_fault(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture(scope="session")
 def wsgateway_server_config(wsgateway_listen_host: str, wsgateway_api_definition: Any, wsgateway_subprotocols,
                             wsgateway_server_ssl_context: ssl.SSLContext, wsgateway_fault: Any) -> Any:
-    """The ``ServerConfig`` of :func:`wsgateway_server`: ws and wss listeners on port 0."""
+    """The ``ServerConfig`` of :func:`wsgateway_server`: ws and wss listeners on port 0, negotiating
+    permessage-deflate when offered (as most backends do), so the deflate cases have something to judge."""
     from .reference_server import ServerConfig
 
     return ServerConfig(host=wsgateway_listen_host, api=wsgateway_api_definition, schemes=("ws", "wss"),
                         ssl_context=wsgateway_server_ssl_context, subprotocols=tuple(wsgateway_subprotocols),
-                        fault=wsgateway_fault)
+                        permessage_deflate=True, fault=wsgateway_fault)
 
 
 @pytest.fixture(scope="session")

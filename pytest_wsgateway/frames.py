@@ -30,10 +30,14 @@ class Frame:
     masked: bool = False
     rsv: int = 0
 
-    def describe(self) -> str:
+    def describe(self, rsv: bool = True) -> str:
+        """``text frame (56 bytes, RSV1)``: the opcode, the payload length and the flags set
+        (``rsv=False`` leaves out the reserved bits, for a message that names them itself)."""
         name = OPCODE_NAMES.get(self.opcode, f"opcode 0x{self.opcode:x}")
         flags = "" if self.fin else ", not final"
         flags += ", masked" if self.masked else ""
+        if rsv:
+            flags += "".join(f", RSV{bit}" for bit, mask in ((1, 4), (2, 2), (3, 1)) if self.rsv & mask)
         return f"{name} frame ({len(self.payload)} bytes{flags})"
 
 
@@ -61,6 +65,9 @@ class Burst:
     """
 
     frames: tuple[tuple[int, bytes, bool], ...]
+    #: The data frames go out compressed when permessage-deflate was negotiated (RFC 7692 §6.1:
+    #: RSV1 on the first frame only); the payloads here are the uncompressed fragments.
+    compressed: bool = False
 
     @property
     def message(self) -> tuple[int, bytes] | None:
@@ -77,6 +84,25 @@ class Burst:
     def described(self) -> list[str]:
         """Each frame as the transcript shows what the client sent."""
         return [Frame(opcode, payload, fin).describe() for opcode, payload, fin in self.frames]
+
+    def encoded(self, compressor: Compressor | None = None) -> list[tuple[bytes, str]]:
+        """The masked frames to write and how the transcript shows each. With a ``compressor`` (a
+        compressed burst on a connection that negotiated permessage-deflate) each data fragment is
+        compressed on its own (:meth:`Compressor.fragment`) and RSV1 is set on the first only."""
+        out, first = [], True
+        for (opcode, payload, fin), described in zip(self.frames, self.described()):
+            if compressor is None or not self.compressed or opcode >= CLOSE:
+                out.append((encode(opcode, payload, fin=fin), described))
+                continue
+            body = compressor.fragment(payload, fin=fin)
+            frame = bytearray(encode(opcode, body, fin=fin))
+            if first:
+                frame[0] |= 0x40
+            flags = ("RSV1, " if first else "") + ("" if fin else "not final, ")
+            out.append((bytes(frame), f"compressed {OPCODE_NAMES[opcode]} frame ({flags}{len(body)} bytes, "
+                                      f"{len(payload)} before compression)"))
+            first = fin
+        return out
 
 
 def fragmented(opcode: int, payload: bytes, sizes: tuple[int, ...], *, ping: bytes | None = None,
@@ -100,6 +126,10 @@ def fragmented(opcode: int, payload: bytes, sizes: tuple[int, ...], *, ping: byt
     if ping is not None and ping_after >= len(parts):
         frames.append((PING, ping, True))
     return Burst(tuple(frames))
+
+
+#: The ping the ``idle`` after-101 step sends once the quiet time is over (the pong must carry it).
+IDLE_PING = b"after-idle"
 
 
 def close_payload(code: int, reason: str = "") -> bytes:
@@ -224,6 +254,46 @@ def compress(payload: bytes, deflate: Deflate) -> bytes:
     compressor = zlib.compressobj(wbits=-bits)
     data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
     return data[: -len(DEFLATE_TAIL)] if data.endswith(DEFLATE_TAIL) else data
+
+
+class Compressor:
+    """The client's side of permessage-deflate on one connection (RFC 7692 §7.2.1), sans-I/O.
+
+    The compressor's LZ77 window carries over from message to message ("context takeover"), so a
+    later message may refer to an earlier one, unless the server's answer carried
+    ``client_no_context_takeover`` (§7.1.1.2): then every message starts afresh. A message may be
+    compressed in fragments, each flushed (``Z_SYNC_FLUSH``) so it can be sent at once; only the
+    last loses the ``00 00 ff ff`` tail (§7.2.1).
+    """
+
+    def __init__(self, deflate: Deflate) -> None:
+        self.deflate = deflate
+        self._zlib = None
+        self._encoder = None
+
+    def _fresh(self):
+        import zlib
+
+        self._zlib = zlib
+        bits = max(9, min(15, self.deflate.client_max_window_bits))  # zlib's raw DEFLATE takes 9..15
+        return zlib.compressobj(wbits=-bits)
+
+    def fragment(self, payload: bytes, *, fin: bool = True) -> bytes:
+        """The compressed body of one fragment of the current message (the whole message when
+        ``fin`` and nothing came before)."""
+        if self._encoder is None:
+            self._encoder = self._fresh()
+        data = self._encoder.compress(payload) + self._encoder.flush(self._zlib.Z_SYNC_FLUSH)
+        if fin:
+            if data.endswith(DEFLATE_TAIL):
+                data = data[: -len(DEFLATE_TAIL)]
+            if self.deflate.client_no_context_takeover:
+                self._encoder = None
+        return data
+
+    def message(self, payload: bytes) -> bytes:
+        """``payload`` as one compressed message body."""
+        return self.fragment(payload, fin=True)
 
 
 def encode_message(opcode: int, payload: bytes, *, compressed: bool = False, mask_key: bytes | None = None) -> bytes:

@@ -205,7 +205,7 @@ def exchange(
             return result
         _read_head(reader, result, time.monotonic() + timeout, timeout)
         if result.response is not None and result.response.status == 101:
-            _Tunnel(reader, result, timeout).run(steps)
+            _Tunnel(reader, result, timeout, idle=target.idle).run(steps)
             _say_goodbye(sock, result)
         return result
     finally:
@@ -269,7 +269,7 @@ _OPCODES = {"ping": wsframes.PING, "close": wsframes.CLOSE, "text": wsframes.TEX
 
 #: Steps whose payload is a :class:`~pytest_wsgateway.frames.Burst` (told by name, not by class: a
 #: catalogue loaded before a module reload still runs).
-_BURSTS = frozenset({"fragments", "pings"})
+_BURSTS = frozenset({"fragments", "pings", "deflate-fragments"})
 #: A large message (a ladder rung, a flood) is read back with one timeout per read and at most this
 #: many timeouts in all (a flood: after its pause), so a target that trickles its echo still ends.
 LARGE_STEP_TIMEOUTS = 3
@@ -277,15 +277,20 @@ LARGE_STEP_TIMEOUTS = 3
 _STREAMED = frozenset({"sized", "flood", "half-close"})
 #: How a wait names its step in messages ("no answer to the text frame within 5 s").
 _STEP_NAMES = {"ping": "ping frame", "close": "close frame", "text": "text frame", "binary": "binary frame",
-               "deflate-text": "text frame", "fragments": "fragmented message", "pings": "pings"}
+               "deflate-text": "text frame", "fragments": "fragmented message", "pings": "pings",
+               "deflate-fragments": "fragmented compressed message", "idle": "ping after the quiet time"}
 
 
 class _Tunnel:
     """The after-101 steps on one connection: send, then read until the step is answered."""
 
-    def __init__(self, reader: _Reader, result: Exchange, timeout: float) -> None:
+    def __init__(self, reader: _Reader, result: Exchange, timeout: float, idle: float | None = None) -> None:
         self.reader, self.result, self.timeout = reader, result, timeout
+        self.idle = idle or 0.0
         self.deflate = wsframes.negotiated_deflate(result.response.get_all("Sec-WebSocket-Extensions"))
+        #: One compressor per connection: its context carries over between messages unless the
+        #: server asked for client_no_context_takeover (RFC 7692 §7.1.1.2).
+        self.compressor = wsframes.Compressor(self.deflate) if self.deflate is not None else None
         self.pending = b""
         self.received = 0
         self.frame_count = 0
@@ -302,15 +307,55 @@ class _Tunnel:
                 if not getattr(self, "_" + action.replace("-", "_"))(payload):
                     return
                 continue
+            if action == "idle":
+                if not self._quiet():
+                    return
+                action, payload = "ping", wsframes.IDLE_PING
+            before = self._echoes(action, payload)
             if not self._send(action, payload):
                 return
-            if not self._wait(action, payload):
+            if not self._wait(action, payload, before):
                 return
         if self._closed():
             _await_eof(self.reader, result, time.monotonic() + self.timeout)
 
     def _closed(self) -> bool:
         return any(f.opcode == wsframes.CLOSE for f in self.result.frames)
+
+    def _quiet(self) -> bool:
+        """The ``idle`` step: send nothing for :attr:`idle` seconds, reading whatever comes (server
+        pings are answered: that is the server's keepalive, not the client's). False when the
+        connection ends meanwhile; ``result.idle_cut`` then says after how many seconds of quiet
+        (counted from the last frame the client sent) and ``idle_cut_how`` how."""
+        result = self.result
+        result.idle_declared = self.idle
+        started = time.monotonic()
+        deadline = started + self.idle
+        while True:
+            try:
+                data = self.reader.recv(deadline)
+            except TimeoutError:
+                return True
+            except OSError as exc:
+                how = _os_error(exc)
+                result.idle_cut, result.idle_cut_how = time.monotonic() - started, how.kind
+                result.frame_error = ExchangeError(how.kind, f"{how.message} after {result.idle_cut:.1f} s of quiet")
+                return False
+            if not data:
+                result.idle_cut, result.idle_cut_how = time.monotonic() - started, "closed"
+                result.closed_by_peer = True
+                result.frame_error = ExchangeError(
+                    "closed", f"the target closed the connection after {result.idle_cut:.1f} s of quiet")
+                return False
+            if not self._take(data, "a frame during the quiet time is not a valid frame"):
+                return False
+            if self._closed():
+                close = next(f for f in result.frames if f.opcode == wsframes.CLOSE)
+                code = int.from_bytes(close.payload[:2], "big") if len(close.payload) >= 2 else None
+                result.idle_cut = time.monotonic() - started
+                result.idle_cut_how = f"close frame {code}" if code is not None else "close frame"
+                _await_eof(self.reader, result, time.monotonic() + self.timeout)
+                return False
 
     def _take(self, data: bytes, what: str) -> bool:
         """Decode ``data`` into frames (answering server pings); False once the bytes are not frames."""
@@ -350,10 +395,9 @@ class _Tunnel:
 
     def _send(self, action: str, payload: bytes | wsframes.Burst) -> bool:
         if action in _BURSTS:  # fragments, pings in a row: one frame after the other
-            return all(self._write(wsframes.encode(opcode, data, fin=fin), described)
-                       for (opcode, data, fin), described in zip(payload.frames, payload.described()))
-        if action == "deflate-text" and self.deflate is not None:
-            frame = wsframes.encode_message(wsframes.TEXT, wsframes.compress(payload, self.deflate), compressed=True)
+            return all(self._write(frame, described) for frame, described in payload.encoded(self.compressor))
+        if action == "deflate-text" and self.compressor is not None:
+            frame = wsframes.encode_message(wsframes.TEXT, self.compressor.message(payload), compressed=True)
             return self._write(frame, f"compressed text frame ({len(payload)} bytes before compression)")
         kind = "text" if action == "deflate-text" else action
         return self._write(wsframes.encode(_OPCODES[action], payload), f"{kind} frame ({len(payload)} bytes)")
@@ -567,7 +611,20 @@ class _Tunnel:
         self.result.sent.append("TCP half-close (FIN: the client sends nothing more, and goes on reading)")
         return self._wait("close", payload)
 
-    def _answered(self, action: str, payload: bytes | wsframes.Burst) -> bool:
+    def _echoes(self, action: str, payload: bytes | wsframes.Burst) -> int:
+        """How many messages equal to the step's message have come back so far (a step that
+        sends a message already sent is answered by a new echo, not by the earlier one)."""
+        if action in _BURSTS:
+            wanted = payload.message
+        elif action in ("text", "binary", "deflate-text"):
+            wanted = (wsframes.BINARY if action == "binary" else wsframes.TEXT, payload)
+        else:
+            return 0
+        if wanted is None:
+            return 0
+        return sum((m.opcode, m.payload) == wanted for m in wsframes.messages(self.result.frames, self.deflate))
+
+    def _answered(self, action: str, payload: bytes | wsframes.Burst, before: int = 0) -> bool:
         """Whether the frames so far answer the step: a Close ends every wait."""
         frames = self.result.frames
         if self._closed():
@@ -576,21 +633,18 @@ class _Tunnel:
             pongs = [f.payload for f in frames if f.opcode == wsframes.PONG]
             if any(pongs.count(ping) < payload.pings.count(ping) for ping in set(payload.pings)):
                 return False
-            return payload.message is None or payload.message in [
-                (m.opcode, m.payload) for m in wsframes.messages(frames, self.deflate)]
+            return payload.message is None or self._echoes(action, payload) > before
         if action == "ping":
             return any(f.opcode == wsframes.PONG and f.payload == payload for f in frames)
         if action in ("text", "binary", "deflate-text"):
-            opcode = wsframes.BINARY if action == "binary" else wsframes.TEXT
-            return any(m.opcode == opcode and m.payload == payload
-                       for m in wsframes.messages(frames, self.deflate))
+            return self._echoes(action, payload) > before
         return False
 
-    def _wait(self, action: str, payload: bytes | wsframes.Burst) -> bool:
+    def _wait(self, action: str, payload: bytes | wsframes.Burst, before: int = 0) -> bool:
         result, name = self.result, _STEP_NAMES.get(action, action)
         deadline = time.monotonic() + self.timeout
         started, counted = self.received, self.frame_count
-        while not self._answered(action, payload):
+        while not self._answered(action, payload, before):
             try:
                 data = self.reader.recv(deadline)
             except TimeoutError:
@@ -606,12 +660,12 @@ class _Tunnel:
                 return False
             if not self._take(data, f"the answer to the {name} is not a valid frame"):
                 return False
-            if self.received - started > MAX_TUNNEL_BYTES and not self._answered(action, payload):
+            if self.received - started > MAX_TUNNEL_BYTES and not self._answered(action, payload, before):
                 result.frame_error = ExchangeError("oversized", (
                     f"more than {MAX_TUNNEL_BYTES} bytes after the 101 without an answer to the {name}"
                 ))
                 return False
-            if self.frame_count - counted > MAX_TUNNEL_FRAMES and not self._answered(action, payload):
+            if self.frame_count - counted > MAX_TUNNEL_FRAMES and not self._answered(action, payload, before):
                 result.frame_error = ExchangeError("oversized", (
                     f"more than {MAX_TUNNEL_FRAMES:,} frames after the 101 without an answer to the {name}"
                 ))

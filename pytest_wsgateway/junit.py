@@ -73,4 +73,14 @@ class JUnitNames:
             return
 
 
-__all__ = ["CONFORMANCE_PACKAGE", "JUnitNames"]
+#: The JUnit property of the ``tunnel-idle`` case when the connection was cut before the declared
+#: quiet time (``--gateway-idle``): the observed cut-off in seconds, e.g. ``1.0``.
+IDLE_CUTOFF_PROPERTY = "wsgateway_idle_cutoff"
+
+
+def idle_cutoff_property(seconds: float) -> tuple[str, str]:
+    """``(name, value)`` of the idle cut-off property (seconds, one decimal)."""
+    return IDLE_CUTOFF_PROPERTY, f"{seconds:.1f}"
+
+
+__all__ = ["CONFORMANCE_PACKAGE", "JUnitNames", "IDLE_CUTOFF_PROPERTY", "idle_cutoff_property"]

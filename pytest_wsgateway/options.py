@@ -53,6 +53,9 @@ OPTIONS = (
      "auto = wss:// targets, when the server offers it (ALPN h2 and SETTINGS_ENABLE_CONNECT_PROTOCOL), "
      "else the family is skipped; on = every target (ws:// as h2c with prior knowledge), and a server that "
      "does not offer it fails h2-settings-enable-connect-protocol (default off; docs/http2.md)", "str"),
+    ("idle", "SECONDS", "the gateway must keep a quiet WebSocket open this long: the opt-in, slow case "
+     "tunnel-idle waits that long, then pings (marker wsgateway_slow; a cut-off before it is reported in "
+     "seconds; docs/tunnel.md)", "str"),
     ("browser", None, "also open each target from a real headless Chromium and compare with the suite's verdict "
      "(conformance/test_browser.py); env WSGATEWAY_BROWSER may also be the path of a Chromium", "bool"),
     ("browser_path", "PATH", "the Chromium/Chrome binary for --gateway-browser (default: chromium on PATH)", "str"),
@@ -144,6 +147,7 @@ class GatewayOptions(NamedTuple):
     secret_params: tuple[str, ...] = ()
     targets: str | None = None
     http2: str | None = None
+    idle: str | None = None
     #: (option name, where its value came from) -- see :meth:`source`
     sources: tuple[tuple[str, str], ...] = ()
     #: where each of ``headers`` came from, in the same order (empty: the command line)
@@ -162,7 +166,7 @@ class GatewayOptions(NamedTuple):
         """Whether options that need validating were given (then a bad one stops the run at once)."""
         return bool(self.urls or self.targets or self.ca or self.timeout or self.headers or self.api
                     or self.subprotocols or self.rate or self.retry_budget or self.concurrency or self.http2
-                    or self.max_message)
+                    or self.idle or self.max_message)
 
 
 def browser_env(value: str | None = None) -> tuple[bool, str | None]:
@@ -211,6 +215,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         secret_params=tuple(values["secret_param"]),
         targets=values["targets"] or None,
         http2=values["http2"] or None,
+        idle=values["idle"] or None,
         sources=tuple((name, source) for name, (_, source) in given.items()),
         header_sources=tuple(source for _, source in headers),
         max_message=values["max_message"] or None,

@@ -28,6 +28,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for level, description in LEVELS.items():
         config.addinivalue_line("markers", f"{level}: {description}")
+    config.addinivalue_line("markers", "wsgateway_slow: a case that waits on purpose (tunnel-idle: --gateway-idle "
+                                       "seconds); deselect with -m 'not wsgateway_slow'")
     given = config.stash[options.OPTIONS_KEY] = options.read_options(config)
     if given.validate_early:
         found = options.settings(config)  # a bad value is one usage-error line, not a failure per test
@@ -103,6 +105,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for case in options.catalogue():
             if target.runs(case):
                 marks = [getattr(pytest.mark, case.level)]
+                if "idle" in case.requires:  # waits --gateway-idle seconds on purpose
+                    marks.append(pytest.mark.wsgateway_slow)
                 params.append(pytest.param(case, target.id, id=f"{case.id}@{target.id}", marks=marks))
     metafunc.parametrize(("wsgateway_case", "wsgateway_target"), params, indirect=["wsgateway_target"])
 

@@ -48,8 +48,13 @@ class Outcome:
     #: How many rate-limit answers (429, 503 with Retry-After) were waited out for this case.
     rate_limited: int = 0
     #: Why the case could not be tried at all: the server does not offer WebSockets over HTTP/2
-    #: (RFC 8441 not offered, :func:`pytest_wsgateway.checks.h2_not_offered`); the item is skipped.
+    #: (RFC 8441 not offered, :func:`pytest_wsgateway.checks.h2_not_offered`), or declined the
+    #: permessage-deflate a case needs (:func:`pytest_wsgateway.checks.deflate_not_negotiated`);
+    #: the item is skipped.
     not_offered: str | None = None
+    #: The ``idle`` step's measurement: after how many seconds of quiet the connection was cut
+    #: (None: it stayed open, or no idle step ran); kept when the exchange is let go.
+    idle_cutoff: float | None = None
     #: The size ladder (cases with ``sized`` steps): the largest message that came back intact
     #: before the first one that did not, and how that one fared (None: every rung came back).
     largest_message: int | None = None
@@ -197,7 +202,7 @@ LARGE_FROM = 1 << 20
 def unmet_requirement(case: Case, target: Target) -> str | None:
     """Why ``case`` cannot run against ``target`` (a skip reason), or None."""
     available = {"echo": target.echo, "api": target.api is not None, "verified-tls": not target.insecure,
-                 "subprotocol": bool(target.subprotocols),
+                 "subprotocol": bool(target.subprotocols), "idle": target.idle is not None,
                  "large": target.max_message is not None and target.max_message > LARGE_FROM}
     return next((REQUIREMENTS[name] for name in case.requires if not available[name]), None)
 
@@ -234,6 +239,7 @@ def run_case(case: Case, target: Target) -> Outcome:
         outcome.connect_error = exc.error
         return outcome
     outcome.findings = judge(case, target, request, outcome.exchange)
+    outcome.idle_cutoff = outcome.exchange.idle_cut
     if outcome.exchange.sized:
         largest, first = outcome.exchange.size_result()
         outcome.largest_message = largest
@@ -242,4 +248,7 @@ def run_case(case: Case, target: Target) -> Outcome:
     advertisement = any(name == "connect_protocol_advertised" for name, _ in case.expect)
     if not_offered and (not advertisement or target.http2 != "on"):
         outcome.not_offered = not_offered  # skipped, never failed (asked for with "on": the advertisement fails)
+    declined = checks.deflate_not_negotiated(case.expect, outcome.exchange)
+    if declined:
+        outcome.not_offered = declined  # permessage-deflate declined: nothing compressed to judge, skipped
     return outcome

@@ -46,6 +46,8 @@ class Settings:
     warnings: tuple[str, ...] = ()
     #: ``--gateway-http2``: off, auto or on (the HTTP/2 family, RFC 8441; see :attr:`Target.http2`).
     http2: str = "off"
+    #: ``--gateway-idle``: seconds a quiet connection must stay open (None: the idle case is skipped).
+    idle: float | None = None
 
     @property
     def embedded(self) -> bool:

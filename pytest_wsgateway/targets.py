@@ -39,7 +39,8 @@ class Target:
     Per-target settings: ``headers`` ((name, value) pairs sent with every handshake; the values
     are secrets, never in the repr), ``origin``, ``subprotocols`` (the API speaks these, the first
     fills ``{subprotocol}``), ``echo`` (the endpoint echoes messages), ``api`` (its OpenAPI 2.0
-    definition), ``timeout`` (seconds per network step). ``embedded`` marks the reference
+    definition), ``timeout`` (seconds per network step), ``idle`` (seconds a quiet connection must
+    stay open, ``--gateway-idle``). ``embedded`` marks the reference
     server's targets, whose address is known only once the server runs (:meth:`bound`).
     """
 
@@ -64,6 +65,9 @@ class Target:
     #: only, skipped where the server does not offer it); ``on`` (ws:// too, as h2c with prior
     #: knowledge; not offered fails the advertisement case).
     http2: str = "off"
+    #: ``--gateway-idle``: seconds a quiet connection must stay open (the ``tunnel-idle`` case,
+    #: opt-in; None: not declared, the case is skipped).
+    idle: float | None = None
     #: ``--gateway-max-message``: the message size (bytes) the API must carry, or None (undeclared:
     #: a size limit announced cleanly is reported, not failed; docs/tunnel.md).
     max_message: int | None = None

@@ -12,6 +12,7 @@ The file (``docs/targets.md``)::
         origin: https://app.example
         api: apis/orders.yaml               # relative to this file
         timeout: 3
+        idle: 120                           # seconds a quiet connection must stay open
         secret_param: sig                   # or a list
         max_message: 1048576                # bytes the API must carry (the size ladder)
 
@@ -37,7 +38,7 @@ from .targets import Target, TargetError, field_value_problem, is_token, parse_u
 
 #: The keys of one target; each but ``id``, ``url`` and ``headers`` is the option's own name.
 KEYS = ("id", "url", "headers", "ca", "insecure", "subprotocol", "echo", "origin", "api", "timeout", "secret_param",
-        "max_message")
+        "idle", "max_message")
 #: A target id: what follows ``@`` in a test id, so safe in ``-k``, file names and reports.
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -141,6 +142,11 @@ def _target(entry: object, where: str, index: int, base: str, defaults: Mapping[
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
             raise TargetError(f"{where}: 'timeout' must be a number of seconds above 0 (at most 3600)")
         settings["timeout"] = float(timeout)
+    if "idle" in entry:
+        idle = entry["idle"]
+        if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not 0 < idle <= 86400:
+            raise TargetError(f"{where}: 'idle' must be a number of seconds above 0 (at most 86400)")
+        settings["idle"] = float(idle)
     if "max_message" in entry:
         size = entry["max_message"]
         if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= 1 << 40:

@@ -45,6 +45,9 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
     retry_budget = _seconds(options.retry_budget, source("retry_budget"), 60.0, "a number of seconds, 0 or more",
                             zero=True)
     concurrency = _count(options.concurrency, source("concurrency"), 16)
+    idle = _seconds(options.idle, source("idle"), None, "a number of seconds above 0 (at most 86400)")
+    if idle is not None and idle > 86400:
+        raise pytest.UsageError(f"{source('idle')} {options.idle!r}: expected a number of seconds above 0 (at most 86400)")
     max_message = message_size(options.max_message, source("max_message"))
     http2 = (options.http2 or "off").strip().lower()
     if http2 not in HTTP2_MODES:
@@ -61,7 +64,7 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
         api = load_api(options.api, source("api")) if options.api else None
         defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
                     "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params), "http2": http2,
-                    "max_message": max_message}
+                    "idle": idle, "max_message": max_message}
         targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
                                         option=source("url"), **defaults) for url in options.urls])
         warnings: list[str] = []
@@ -76,7 +79,7 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
                     echo=options.echo, api=api, subprotocols=tuple(options.subprotocols),
                     known_failures=options.known_failures, write_baseline=options.write_baseline,
                     reports=options.reports, browser=options.browser, browser_path=options.browser_path,
-                    rate=rate, retry_budget=retry_budget, concurrency=concurrency, http2=http2,
+                    rate=rate, retry_budget=retry_budget, concurrency=concurrency, http2=http2, idle=idle,
                     warnings=tuple(warnings))
 
 

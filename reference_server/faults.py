@@ -27,6 +27,9 @@ runs the strict code unchanged through the same seams; it is not one of the :dat
 * ``rewrite_frame`` -- rewrites one outgoing frame after the 101 (a pong's payload, a close code).
 * ``ping_ends_message``, ``utf8_unchecked`` -- how the echo handles a ping between fragments and
   invalid UTF-8 in a text message.
+* ``split_compressed_echo``, ``keeps_context`` (:meth:`Fault.extension`) -- permessage-deflate:
+  the echo of a compressed message in fragments, the compression context kept against the 101.
+* ``idle_cut`` (:meth:`Fault.idle_limit`) -- how long an open WebSocket may stay quiet.
 * ``drop_above``, ``limit_above``, ``reset_on_half_close``, ``reset_under_backpressure`` -- large
   messages, the TCP half-close and a slow reader; ``refragment`` -- how the echo is framed (legal:
   :data:`LEGAL`).
@@ -90,6 +93,18 @@ class Fault:
     ping_ends_message: bool = False
     #: Text messages are echoed without checking that they are UTF-8.
     utf8_unchecked: bool = False
+    #: The server implements no extension: it never negotiates one, whatever ``ServerConfig`` says
+    #: (what its 101 claims is :attr:`respond`'s business).
+    no_extensions: bool = False
+    #: Under permessage-deflate, the echo of a message goes out in two fragments (a relay that
+    #: re-frames compressed messages; :attr:`rewrite_frame` then marks the continuation).
+    split_compressed_echo: bool = False
+    #: Under permessage-deflate, the server keeps its compression context from message to message
+    #: even when server_no_context_takeover was agreed (RFC 7692 §7.1.1.1).
+    keeps_context: bool = False
+    #: An open WebSocket that receives nothing for more than this many seconds is cut: the TCP
+    #: connection closed without a close frame, as nginx does at ``proxy_read_timeout`` (0: never).
+    idle_cut: float = 0.0
     #: Messages larger than this many bytes are not echoed, silently (0: no such limit).
     drop_above: int = 0
     #: Messages larger than this many bytes fail the connection with 1009 and a reason (0: none).
@@ -117,6 +132,25 @@ class Fault:
     def with_delay(self, seconds: float) -> Fault:
         """A copy whose 101 waits ``seconds`` (for ``delayed-101``: pick more than the client's timeout)."""
         return dataclasses.replace(self, delay_101=seconds)
+
+    def with_idle_cut(self, seconds: float) -> Fault:
+        """A copy that cuts connections quiet for more than ``seconds`` (for ``cuts-idle`` in tests)."""
+        return dataclasses.replace(self, idle_cut=seconds)
+
+    def idle_limit(self, idle_timeout: float) -> float:
+        """How long an open WebSocket may stay quiet: the server's ``idle_timeout``, or less."""
+        return min(idle_timeout, self.idle_cut) if self.idle_cut else idle_timeout
+
+    def extension(self, extension: Any) -> Any:
+        """A negotiated extension as the server uses it: unchanged, or (``keeps_context``) a
+        permessage-deflate that keeps its compression context although the 101 agreed
+        server_no_context_takeover."""
+        if not self.keeps_context or not getattr(extension, "local_no_context_takeover", False):
+            return extension
+        from websockets.extensions.permessage_deflate import PerMessageDeflate
+
+        return PerMessageDeflate(extension.remote_no_context_takeover, False, extension.remote_max_window_bits,
+                                 extension.local_max_window_bits, extension.compress_settings)
 
     # -- the seams the server calls on every connection (STRICT's are the strict code itself) ---
 
@@ -349,6 +383,18 @@ def _rewrite_control(opcode: int, change: Callable[[bytes], bytes]) -> Callable[
     return rewrite
 
 
+def _data_rsv1(change: Callable[[int, int], int]) -> Callable[[bytes], bytes]:
+    """A ``rewrite_frame`` that sets the first header byte of data frames (text, binary and
+    continuation) to ``change(opcode, byte)``; control frames pass."""
+
+    def rewrite(frame: bytes) -> bytes:
+        if not frame or frame[0] & 0x0F not in (0x0, 0x1, 0x2):
+            return frame
+        return bytes([change(frame[0] & 0x0F, frame[0])]) + frame[1:]
+
+    return rewrite
+
+
 def _close_code(code: int) -> Callable[[bytes], bytes]:
     """A close payload with its status code replaced by ``code`` (the reason kept)."""
     return lambda payload: code.to_bytes(2, "big") + payload[2:]
@@ -502,9 +548,12 @@ _PROFILES = (
     ),
     Fault(
         "unrequested-extension",
-        doc="`Sec-WebSocket-Extensions: permessage-deflate` is returned when the client did not offer it.",
+        doc="`Sec-WebSocket-Extensions: permessage-deflate` is returned when the client did not offer it, by a "
+            "server that implements no extension (so it also answers offers with the bare name, and then "
+            "cannot read the compressed frames it agreed to).",
         seen="websocat#244, ws#2336",
         respond=_unrequested_extension,
+        no_extensions=True,
     ),
     Fault(
         "content-length-on-101",
@@ -566,6 +615,40 @@ _PROFILES = (
             "of failing the connection with 1007 (RFC 6455 §8.1).",
         seen="",
         utf8_unchecked=True,
+    ),
+    Fault(
+        "clears-rsv1",
+        doc="Under permessage-deflate, compressed messages are passed on with RSV1 cleared: the client reads "
+            "the DEFLATE bytes as the message itself (RFC 7692 §6: RSV1 \"indicates whether a message is "
+            "compressed or not\"). A relay that rebuilds frame headers and drops the bits it does not know.",
+        seen="",
+        rewrite_frame=_data_rsv1(lambda opcode, first: first & ~0x40 if opcode != 0x0 else first),
+    ),
+    Fault(
+        "rsv1-on-continuation",
+        doc="Under permessage-deflate, compressed messages go out in fragments with RSV1 set on every fragment, "
+            "continuation frames included (RFC 7692 §6: \"An endpoint MUST NOT set the 'Per-Message "
+            "Compressed' bit of control frames and non-first fragments of a data message\"). A relay that "
+            "re-frames a message and copies the first frame's header bits onto each fragment.",
+        seen="",
+        split_compressed_echo=True,
+        rewrite_frame=_data_rsv1(lambda opcode, first: first | 0x40 if opcode == 0x0 else first),
+    ),
+    Fault(
+        "ignores-no-context-takeover",
+        doc="The 101 agrees to server_no_context_takeover, but the server keeps its compression context from "
+            "message to message: a message may refer back to an earlier one, which a client that dropped its "
+            "context cannot decompress (RFC 7692 §7.1.1.1).",
+        seen="",
+        keeps_context=True,
+    ),
+    Fault(
+        "cuts-idle",
+        doc="An open WebSocket that receives nothing for more than 2 s is cut: the TCP connection is closed "
+            "without a close frame, as nginx does when `proxy_read_timeout` (60 s by default) expires. Tests "
+            "use a smaller value (`Fault.with_idle_cut`).",
+        seen="ws#536, apisix#5440 (nginx proxy_read_timeout)",
+        idle_cut=2.0,
     ),
     Fault(
         "drops-big-messages",

@@ -439,7 +439,7 @@ class ReferenceServer:
             parsed,
             route_ok=config.api.matches,
             subprotocols=config.subprotocols,
-            permessage_deflate=config.permessage_deflate,
+            permessage_deflate=config.permessage_deflate and not fault.no_extensions,
         )
         if not isinstance(decision, Accept):
             await self._send_and_close(reader, writer, parsed, decision.response)
@@ -466,7 +466,7 @@ class ReferenceServer:
             max_size=config.max_message_size,
             logger=logging.getLogger("pytest_wsgateway.reference_server.websocket"),
         )
-        protocol.extensions = list(accept.extensions)
+        protocol.extensions = [self._fault.extension(extension) for extension in accept.extensions]
         protocol.subprotocol = accept.subprotocol
         echo = _Echo(protocol, self._fault)
         if self._fault.reset_under_backpressure:  # the fixed 64 KiB buffer of the faulty relay
@@ -505,12 +505,12 @@ class ReferenceServer:
 
         while protocol.state is not State.CLOSED:
             closing = protocol.close_expected()
-            timeout = config.close_timeout if closing else config.idle_timeout
+            timeout = config.close_timeout if closing else self._fault.idle_limit(config.idle_timeout)
             try:
                 data = await asyncio.wait_for(reader.read(_READ_SIZE), timeout)
             except asyncio.TimeoutError:
-                if closing:
-                    return  # the peer did not finish closing: just close TCP
+                if closing or self._fault.idle_cut:
+                    return  # the peer did not finish closing, or (cuts-idle) quiet too long: just close TCP
                 protocol.send_close(CloseCode.GOING_AWAY, "idle timeout")
                 if await self._flush(writer, protocol):
                     return
@@ -605,18 +605,20 @@ class _Echo:
             except UnicodeDecodeError:
                 protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in text message")
                 return
-            if not fault.refragment:
-                protocol.send_text(payload)
-                return
-        elif not fault.refragment:
-            protocol.send_binary(payload)
-            return
-        size = fault.refragment  # refragments: the message in frames of at most `size` bytes
-        parts = [payload[start : start + size] for start in range(0, len(payload), size)] or [b""]
-        first = protocol.send_text if opcode is Opcode.TEXT else protocol.send_binary
-        first(parts[0], fin=len(parts) == 1)
-        for index, part in enumerate(parts[1:], 2):
-            protocol.send_continuation(part, fin=index == len(parts))
+            send = protocol.send_text
+        else:
+            send = protocol.send_binary
+        if fault.refragment:  # refragments: the message in frames of at most `size` bytes
+            size = fault.refragment
+            parts = [payload[start : start + size] for start in range(0, len(payload), size)] or [b""]
+            send(parts[0], fin=len(parts) == 1)
+            for index, part in enumerate(parts[1:], 2):
+                protocol.send_continuation(part, fin=index == len(parts))
+        elif self.fault.split_compressed_echo and protocol.extensions and len(payload) > 1:
+            send(payload[: len(payload) // 2], fin=False)
+            protocol.send_continuation(payload[len(payload) // 2 :], fin=True)
+        else:
+            send(payload)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

@@ -75,9 +75,30 @@ KINDS = {
 }
 
 
-#: HTTP/2 peers (the ``h2-`` family, tests/interop/test_http2_peers.py), each with an expected-verdicts
-#: file; ``haproxy-h2`` is HAProxy with ``alpn h2,http/1.1`` (a variant of ``haproxy``, not in :data:`KINDS`).
-H2_PEERS = {"hypercorn": "hypercorn", "haproxy-h2": "haproxy"}
+#: HTTP/2 peers (the ``h2-`` family, tests/interop/test_http2_peers.py) -> their binary, each with an
+#: expected-verdicts file. The ``-h2`` ones are gateways (not in :data:`KINDS`: the HTTP/1.1 matrix does
+#: not run them) with an HTTP/2 TLS listener in front of the reference server's ws:// listener:
+#: ``haproxy-h2`` is ``haproxy`` with ``alpn h2,http/1.1``, ``nginx-h2`` the map recipe with ``listen
+#: ... ssl http2``, ``caddy-h2`` the ``caddy`` configuration (its listener offers h2 already).
+H2_PEERS = {"hypercorn": "hypercorn", "haproxy-h2": "haproxy", "apache-h2": "apache2", "nghttpx-h2": "nghttpx",
+            "nginx-h2": "nginx", "caddy-h2": "caddy"}
+
+
+#: The HTTP/1.1 suite through an HTTP/2 gateway's TLS listener (ALPN offers http/1.1 too): expected-verdicts
+#: file name -> the gateway kind (tests/interop/test_http2_peers.py).
+H11_VIA_H2 = {"apache": "apache-h2"}
+#: The HTTP/2 peers that do not offer RFC 8441 (controls): the family must skip, "RFC 8441 not offered".
+H2_CONTROLS = ("nginx-h2", "caddy-h2")
+#: One line per HTTP/2 gateway, for docs.
+H2_TITLES = {
+    "haproxy-h2": "HAProxy 2.6, `bind ... ssl crt ... alpn h2,http/1.1`",
+    "apache-h2": "Apache 2.4 (mod_http2 `H2WebSockets on`, `ProxyPass ... upgrade=websocket`)",
+    "nghttpx-h2": "nghttpx 1.52 (Debian `nghttp2-proxy`), TLS frontend, `proto=http/1.1` backend",
+    "nginx-h2": "nginx 1.22, `listen ... ssl http2` with the `map $http_upgrade` recipe",
+    "caddy-h2": "Caddy 2.6 `reverse_proxy` (`protocols h1 h2`, the `caddy` configuration)",
+}
+#: The Debian package that installs each binary (.ci/run installs them all).
+PACKAGES = {"nginx": "nginx", "haproxy": "haproxy", "caddy": "caddy", "apache2": "apache2", "nghttpx": "nghttp2-proxy"}
 
 
 def missing_binary(kind: str) -> str | None:
@@ -85,7 +106,21 @@ def missing_binary(kind: str) -> str | None:
     binary = KINDS[kind].binary if kind in KINDS else H2_PEERS[kind]
     if shutil.which(binary) or os.path.exists(f"/usr/sbin/{binary}"):
         return None
-    return f"{binary} is not installed (Debian: apt-get install -y nginx haproxy caddy)"
+    return f"{binary} is not installed (Debian: apt-get install -y {PACKAGES.get(binary, binary)})"
+
+
+def require_binary(kind: str) -> None:
+    """Skip the calling test where ``kind``'s binary is missing -- but fail it under ``CI=true``: CI
+    installs every gateway (.ci/run), so a missing one there is a broken set-up, not a reason to
+    report green without having run."""
+    import pytest
+
+    reason = missing_binary(kind)
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI=true, where it must be installed", pytrace=False)
+    pytest.skip(reason)
 
 
 def _binary(name: str) -> str:
@@ -207,25 +242,87 @@ https://{host}:{port} {{
 """
 
 
-def _command(kind: str, directory: Path, port: int, upstream: int, tls: TlsFiles) -> tuple[list[str], dict[str, str]]:
-    """Write ``kind``'s configuration into ``directory``; return its argv and environment."""
+# Apache 2.4 (Debian) as an HTTP/2 frontend: mod_http2 with RFC 8441 (`H2WebSockets on`, Apache >= 2.4.58),
+# mod_proxy_http's `upgrade=websocket` to the HTTP/1.1 backend. Every path is inside DIR; the workers
+# run as www-data (Apache refuses to run them as root), only the root parent reads the key.
+_APACHE = """\
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so
+LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so
+LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
+LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so
+LoadModule proxy_wstunnel_module /usr/lib/apache2/modules/mod_proxy_wstunnel.so
+ServerRoot {dir}
+ServerName {host}
+DefaultRuntimeDir {dir}/run
+PidFile {dir}/apache2.pid
+ErrorLog {dir}/error.log
+LogLevel warn
+User www-data
+Group www-data
+Listen {host}:{port}
+Protocols h2 http/1.1
+H2WebSockets on
+<VirtualHost {host}:{port}>
+    SSLEngine on
+    SSLCertificateFile {tls.cert}
+    SSLCertificateKeyFile {tls.key}
+    ProxyPass {path} http://{host}:{upstream}{path} upgrade=websocket
+    ProxyTimeout 60
+</VirtualHost>
+"""
+
+# nghttpx (Debian nghttp2-proxy): a TLS frontend (ALPN h2, http/1.1) in front of an HTTP/1.1 backend.
+# Its error log stays on stderr (no errorlog-file): the harness reads "already in use" there.
+_NGHTTPX = """\
+frontend={host},{port}
+backend={host},{upstream};;proto=http/1.1
+private-key-file={tls.key}
+certificate-file={tls.cert}
+pid-file={dir}/nghttpx.pid
+workers=1
+no-ocsp=yes
+"""
+
+
+def _command(kind: str, directory: Path, port: int, upstream: int, tls: TlsFiles,
+             timeouts: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """Write ``kind``'s configuration into ``directory``; return its argv and environment.
+    ``timeouts`` replaces configuration lines (e.g. ``{"proxy_read_timeout 60s": "proxy_read_timeout 1s"}``)."""
     values = dict(dir=directory, host=HOST, port=port, upstream=upstream, tls=tls, path=PATH)
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "HOME": str(directory / "home"),
            "XDG_CONFIG_HOME": str(directory / "config"), "XDG_DATA_HOME": str(directory / "data"),
            "XDG_CACHE_HOME": str(directory / "cache"), "TMPDIR": str(directory / "tmp")}
     for sub in ("home", "config", "data", "cache", "tmp"):
         (directory / sub).mkdir(exist_ok=True)
+    def write(name: str, text: str) -> None:
+        for line, replacement in (timeouts or {}).items():
+            if line not in text:
+                raise ValueError(f"{kind}: no line {line!r} to replace")
+            text = text.replace(line, replacement)
+        (directory / name).write_text(text)
+
     if kind.startswith("nginx"):
-        extra = _NGINX_MAP_RECIPE if kind == "nginx-map-recipe" else _NGINX_NO_UPGRADE
-        (directory / "nginx.conf").write_text(_NGINX_COMMON.format(**values, **extra))
+        extra = _NGINX_NO_UPGRADE if kind == "nginx-no-upgrade" else _NGINX_MAP_RECIPE
+        config = _NGINX_COMMON if kind != "nginx-h2" else _NGINX_COMMON.replace(" ssl;", " ssl http2;")
+        write("nginx.conf", config.format(**values, **extra))
         argv = [_binary("nginx"), "-p", str(directory), "-c", str(directory / "nginx.conf"),
                 "-e", str(directory / "error.log"), "-g", "daemon off;"]
     elif kind in ("haproxy", "haproxy-h2"):
         config = _HAPROXY if kind == "haproxy" else _HAPROXY.replace("alpn http/1.1", "alpn h2,http/1.1")
-        (directory / "haproxy.cfg").write_text(config.format(**values))
+        write("haproxy.cfg", config.format(**values))
         argv = [_binary("haproxy"), "-f", str(directory / "haproxy.cfg"), "-db"]
-    elif kind == "caddy":
-        (directory / "Caddyfile").write_text(_CADDY.format(**values))
+    elif kind == "apache-h2":
+        (directory / "run").mkdir(exist_ok=True)
+        write("apache2.conf", _APACHE.format(**values))
+        argv = [_binary("apache2"), "-f", str(directory / "apache2.conf"), "-DFOREGROUND"]
+    elif kind == "nghttpx-h2":
+        write("nghttpx.conf", _NGHTTPX.format(**values))
+        argv = [_binary("nghttpx"), f"--conf={directory / 'nghttpx.conf'}"]
+    elif kind in ("caddy", "caddy-h2"):  # (Caddy's listener offers h2 already: `protocols h1 h2`)
+        write("Caddyfile", _CADDY.format(**values))
         argv = [_binary("caddy"), "run", "--config", str(directory / "Caddyfile"), "--adapter", "caddyfile"]
     else:
         raise ValueError(f"unknown gateway kind {kind!r}")
@@ -233,13 +330,17 @@ def _command(kind: str, directory: Path, port: int, upstream: int, tls: TlsFiles
 
 
 def rendered_config(kind: str) -> str:
-    """``kind``'s configuration with placeholder paths and ports (for docs/gateways.md)."""
+    """``kind``'s configuration with placeholder paths and ports (for docs/gateways.md, docs/http2.md)."""
     tls = TlsFiles("DIR/ca.pem", "DIR/cert.pem", "DIR/key.pem", "DIR/combined.pem")
     values = dict(dir="DIR", host=HOST, port="PORT", upstream="UPSTREAM", tls=tls, path=PATH)
     if kind.startswith("nginx"):
-        extra = _NGINX_MAP_RECIPE if kind == "nginx-map-recipe" else _NGINX_NO_UPGRADE
-        return _NGINX_COMMON.format(**values, **extra)
-    return {"haproxy": _HAPROXY, "caddy": _CADDY}[kind].format(**values)
+        extra = _NGINX_NO_UPGRADE if kind == "nginx-no-upgrade" else _NGINX_MAP_RECIPE
+        config = _NGINX_COMMON if kind != "nginx-h2" else _NGINX_COMMON.replace(" ssl;", " ssl http2;")
+        return config.format(**values, **extra)
+    if kind == "haproxy-h2":
+        return _HAPROXY.replace("alpn http/1.1", "alpn h2,http/1.1").format(**values)
+    return {"haproxy": _HAPROXY, "caddy": _CADDY, "caddy-h2": _CADDY, "apache-h2": _APACHE,
+            "nghttpx-h2": _NGHTTPX}[kind].format(**values)
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -370,12 +471,14 @@ class RunningGateway:
 
 
 @contextlib.contextmanager
-def gateway(kind: str, upstream_port: int, directory: Path, tls: TlsFiles) -> Iterator[RunningGateway]:
-    """Run gateway ``kind`` on a free loopback port in front of ``upstream_port``; stop it afterwards."""
+def gateway(kind: str, upstream_port: int, directory: Path, tls: TlsFiles,
+            timeouts: dict[str, str] | None = None) -> Iterator[RunningGateway]:
+    """Run gateway ``kind`` on a free loopback port in front of ``upstream_port``; stop it afterwards.
+    ``timeouts``: configuration lines replaced (the idle measurements, tests/interop/test_gateway_idle.py)."""
     directory.mkdir(parents=True, exist_ok=True)
     for attempt in (1, 2):
         port = free_port()
-        argv, env = _command(kind, directory, port, upstream_port, tls)
+        argv, env = _command(kind, directory, port, upstream_port, tls, timeouts)
         log = directory / f"{kind}-{attempt}.log"
         if shutil.which("setpriv"):
             argv = [shutil.which("setpriv"), "--pdeathsig", "KILL", "--", *argv]
@@ -403,8 +506,10 @@ def gateway(kind: str, upstream_port: int, directory: Path, tls: TlsFiles) -> It
 
 @contextlib.contextmanager
 def reference_upstream() -> Iterator[int]:
-    """A plain ws:// reference server on loopback; yields its port (the gateways' upstream)."""
-    with reference_server(ServerConfig(host=HOST, port=0, schemes=("ws",))) as server:
+    """A plain ws:// reference server on loopback; yields its port (the gateways' upstream). It
+    negotiates permessage-deflate when offered, as most backends do: the gateways relay the offer
+    and the compressed frames (the tunnel-deflate-* cases)."""
+    with reference_server(ServerConfig(host=HOST, port=0, schemes=("ws",), permessage_deflate=True)) as server:
         yield server.address("ws")[1]
 
 
@@ -479,6 +584,15 @@ def load_inconclusive(path: Path) -> dict[str, dict]:
     return _entries(path, "inconclusive", _INCONCLUSIVE_KEYS)
 
 
+def load_not_offered(path: Path) -> str | None:
+    """The file's ``not_offered`` line, or None: set for an HTTP/2 peer that does not offer RFC 8441
+    (a control), where every case of the family must be skipped with a reason containing it."""
+    import yaml
+
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return document.get("not_offered")
+
+
 def _entries(path: Path, section: str, keys: set[str]) -> dict[str, dict]:
     import yaml
 
@@ -501,7 +615,8 @@ def compare_with_expected(name: str, verdicts: dict[str, Verdict], scheme: str, 
     A new failure, a new pass (or a case no longer run), a failure for another reason than the
     recorded one, and a catalogue case that was not run at all (a broken run must not look clean)
     are all problems. ``transport`` says which cases the run was for (a case's ``transport:``; the
-    HTTP/2 family runs only with ``--gateway-http2``).
+    HTTP/2 family runs only with ``--gateway-http2``). A file with ``not_offered`` (an HTTP/2 control,
+    :func:`load_not_offered`) also needs every case of the family skipped with that reason.
     """
     from pytest_wsgateway.cases import load_catalogue
 
@@ -519,9 +634,14 @@ def compare_with_expected(name: str, verdicts: dict[str, Verdict], scheme: str, 
         if expected[case]["actual"] not in verdicts[case].message:
             problems.append(f"{name}: {case} fails, but not as recorded: {expected[case]['actual']!r} is not in\n"
                             f"{verdicts[case].message[:1500]}")
+    not_offered = load_not_offered(EXPECTED_DIR / f"{name}.yaml")
     for case in load_catalogue():
         if scheme in case.schemes and case.transport == transport and case.id not in verdicts:
             problems.append(f"{name}: catalogue case {case.id} was not run")
+        elif not_offered and case.transport == transport and case.id in verdicts and (
+                verdicts[case.id].outcome != "skipped" or not_offered not in verdicts[case.id].message):
+            problems.append(f"{name}: {case.id} was expected to be skipped ({not_offered!r}) but "
+                            f"{verdicts[case.id].outcome}: {verdicts[case.id].message[:600]}")
     return problems
 
 

@@ -10,6 +10,8 @@ uvicorn is not a framework: requests it does not treat as WebSocket upgrades are
 application as plain HTTP. The minimal ASGI app answers those with what an endpoint that only
 speaks WebSocket should say (426 + ``Upgrade: websocket``), so every verdict on it is uvicorn's.
 uvicorn's HTTP parser is pinned to ``h11`` (``auto`` would switch to httptools if installed).
+:func:`hypercorn_server` serves the same app over HTTP/2 (RFC 8441; tests/interop/test_http2_peers.py
+and the matrix's HTTP/2 columns).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import socket
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -163,6 +166,77 @@ def uvicorn_server(ws: str) -> Iterator[str]:
 
     with _in_thread(serve) as url:
         yield url
+
+
+#: hypercorn 0.18 creates its idle-timeout coroutine after its task group began shutting down when a
+#: client closes a connection: the coroutine is never awaited (hypercorn's, not the suite's). It is
+#: silenced here and collected before a server's fixture ends (:func:`_collect_hypercorn_garbage`).
+HYPERCORN_IDLE = "coroutine 'TCPServer._idle_timeout' was never awaited"
+
+
+@contextlib.contextmanager
+def hypercorn_server(tls, *, h2c: bool = False, enable_connect: bool = True) -> Iterator[str]:
+    """hypercorn with ``asgi_echo`` (``tls``: a :class:`tests.interop._gateways.TlsFiles`): ``wss://`` (TLS, ALPN h2 and http/1.1), or with ``h2c`` a
+    plain ``ws://`` listener (HTTP/2 with prior knowledge). ``enable_connect=False`` stops the
+    server from advertising SETTINGS_ENABLE_CONNECT_PROTOCOL (a peer that does not offer RFC 8441)."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    for name in ("hypercorn.error", "hypercorn.access"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    config = Config()
+    config.loglevel = "CRITICAL"
+    config.graceful_timeout = 1.0
+    if h2c:
+        config.bind = [f"fd://{os.dup(sock.fileno())}"]
+    else:
+        config.certfile, config.keyfile = tls.cert, tls.key
+        config.bind = [f"fd://{os.dup(sock.fileno())}"]
+    sock.close()
+
+    async def main(stop: asyncio.Event) -> None:
+        await serve(asgi_echo, config, shutdown_trigger=stop.wait, mode="asgi")
+
+    try:
+        with _settings_patch(enable_connect), serve_in_thread(main, name="hypercorn"):
+            yield f"{'ws' if h2c else 'wss'}://127.0.0.1:{port}/websocket-test"
+    finally:
+        _collect_hypercorn_garbage()
+
+
+def _collect_hypercorn_garbage() -> None:
+    """Collect hypercorn's never-awaited coroutines now, while their warning is silenced, rather than
+    in whichever test the garbage collector happens to run next."""
+    import gc
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", HYPERCORN_IDLE, RuntimeWarning)
+        gc.collect()
+
+
+@contextlib.contextmanager
+def _settings_patch(enable: bool) -> Iterator[None]:
+    """Without ``enable``, hypercorn's HTTP/2 SETTINGS lack ENABLE_CONNECT_PROTOCOL."""
+    if enable:
+        yield
+        return
+    import h2.settings
+    from hypercorn.protocol import h2 as hypercorn_h2
+
+    original = hypercorn_h2.H2Protocol.__init__
+
+    def patched(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.connection.local_settings = h2.settings.Settings(
+            client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100})
+
+    hypercorn_h2.H2Protocol.__init__ = patched
+    try:
+        yield
+    finally:
+        hypercorn_h2.H2Protocol.__init__ = original
 
 
 LIBRARIES: dict[str, Callable[[], contextlib.AbstractContextManager[str]]] = {

@@ -6,98 +6,29 @@ event loop. The suite runs its ``h2-`` cases with ``--gateway-http2 on`` against
 of failing cases must equal tests/expected_verdicts/<peer>.yaml (each failure a real deviation, with
 evidence). A loopback test drives the transport directly, and a server that does not offer extended
 CONNECT shows "RFC 8441 not offered": skipped, never failed.
+
+Real gateways with an HTTP/2 TLS listener in front of the reference server's HTTP/1.1 ws:// listener
+(tests/interop/_gateways.py): HAProxy, Apache (``H2WebSockets on``) and nghttpx are pinned the same
+way; nginx and Caddy, which do not offer RFC 8441, are the controls (their files say ``not_offered``).
+The HTTP/1.1 suite also runs through Apache's listener (``apache.yaml``). A missing binary skips its
+tests, except under ``CI=true`` (:func:`_gateways.require_binary`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-import os
 import threading
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import trustme
 
-from tests.harness import bind_loopback, serve_in_thread, target_id
+from tests.harness import bind_loopback, target_id
 from tests.interop import _gateways
-from tests.interop._servers import asgi_echo
+from tests.interop._servers import HYPERCORN_IDLE, hypercorn_server
 
-#: hypercorn 0.18 creates its idle-timeout coroutine after its task group began shutting down when a
-#: client closes a connection: the coroutine is never awaited (hypercorn's, not the suite's). It is
-#: silenced here and collected before a server's fixture ends (:func:`_collect_hypercorn_garbage`).
-HYPERCORN_IDLE = "coroutine 'TCPServer._idle_timeout' was never awaited"
 pytestmark = [pytest.mark.usefixtures("no_suite_environment"),
               pytest.mark.filterwarnings(f"ignore:{HYPERCORN_IDLE}:RuntimeWarning")]
-
-
-
-@contextlib.contextmanager
-def hypercorn_server(tls: _gateways.TlsFiles, *, h2c: bool = False,
-                     enable_connect: bool = True) -> Iterator[str]:
-    """hypercorn with ``asgi_echo``: ``wss://`` (TLS, ALPN h2 and http/1.1), or with ``h2c`` a
-    plain ``ws://`` listener (HTTP/2 with prior knowledge). ``enable_connect=False`` stops the
-    server from advertising SETTINGS_ENABLE_CONNECT_PROTOCOL (a peer that does not offer RFC 8441)."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    for name in ("hypercorn.error", "hypercorn.access"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    config = Config()
-    config.loglevel = "CRITICAL"
-    config.graceful_timeout = 1.0
-    if h2c:
-        config.bind = [f"fd://{os.dup(sock.fileno())}"]
-    else:
-        config.certfile, config.keyfile = tls.cert, tls.key
-        config.bind = [f"fd://{os.dup(sock.fileno())}"]
-    sock.close()
-
-    async def main(stop: asyncio.Event) -> None:
-        await serve(asgi_echo, config, shutdown_trigger=stop.wait, mode="asgi")
-
-    try:
-        with _settings_patch(enable_connect), serve_in_thread(main, name="hypercorn"):
-            yield f"{'ws' if h2c else 'wss'}://127.0.0.1:{port}/websocket-test"
-    finally:
-        _collect_hypercorn_garbage()
-
-
-def _collect_hypercorn_garbage() -> None:
-    """Collect hypercorn's never-awaited coroutines now, while their warning is silenced, rather than
-    in whichever test the garbage collector happens to run next."""
-    import gc
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", HYPERCORN_IDLE, RuntimeWarning)
-        gc.collect()
-
-
-@contextlib.contextmanager
-def _settings_patch(enable: bool) -> Iterator[None]:
-    """Without ``enable``, hypercorn's HTTP/2 SETTINGS lack ENABLE_CONNECT_PROTOCOL."""
-    if enable:
-        yield
-        return
-    import h2.settings
-    from hypercorn.protocol import h2 as hypercorn_h2
-
-    original = hypercorn_h2.H2Protocol.__init__
-
-    def patched(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        self.connection.local_settings = h2.settings.Settings(
-            client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100})
-
-    hypercorn_h2.H2Protocol.__init__ = patched
-    try:
-        yield
-    finally:
-        hypercorn_h2.H2Protocol.__init__ = original
 
 
 @pytest.fixture(scope="module")
@@ -213,20 +144,126 @@ def test_every_http2_peer_has_an_expected_verdicts_file():
     assert all((_gateways.EXPECTED_DIR / f"{peer}.yaml").is_file() for peer in _gateways.H2_PEERS)
 
 
+#: The gateways with an HTTP/2 TLS listener in front of the reference server's ws:// listener, each
+#: expected to offer RFC 8441 (the controls are :data:`_gateways.H2_CONTROLS`).
+H2_GATEWAYS = ("haproxy-h2", "apache-h2", "nghttpx-h2")
+
+
 @pytest.fixture(scope="module")
-def haproxy_h2(tls, tmp_path_factory):
-    """HAProxy 2.6 with ``alpn h2,http/1.1`` on the bind, in front of the reference server's ws listener."""
-    reason = _gateways.missing_binary("haproxy-h2")
-    if reason:
-        pytest.skip(reason)
-    with _gateways.reference_upstream() as upstream, \
-            _gateways.gateway("haproxy-h2", upstream, tmp_path_factory.mktemp("haproxy-h2"), tls) as running:
-        pids = running.pids
-        yield running.url
-    assert _gateways.alive(pids) == []
+def h2_gateways(tls, tmp_path_factory):
+    """A function starting (on first use) HTTP/2 gateway ``kind`` in front of one reference ws://
+    listener; every gateway started is stopped, and checked gone, after the module."""
+    with contextlib.ExitStack() as stack:
+        upstream = stack.enter_context(_gateways.reference_upstream())
+        running: dict[str, _gateways.RunningGateway] = {}
+
+        def start(kind: str) -> str:
+            _gateways.require_binary(kind)
+            if kind not in running:
+                running[kind] = stack.enter_context(
+                    _gateways.gateway(kind, upstream, tmp_path_factory.mktemp(kind), tls))
+            return running[kind].url
+
+        yield start
+        pids = {kind: gateway.pids for kind, gateway in running.items()}
+    left = {kind: _gateways.alive(group) for kind, group in pids.items() if _gateways.alive(group)}
+    assert left == {}, f"gateway processes outlived the fixture: {left}"
 
 
-def test_suite_verdicts_on_haproxy_h2_are_the_expected_ones(haproxy_h2, tls, pytester):
-    found = _h2_suite(pytester, [haproxy_h2], tls.ca).for_target(target_id(haproxy_h2))
-    assert _gateways.compare_with_expected("haproxy-h2", found, "wss", transport="h2") == []
+@pytest.mark.parametrize("kind", H2_GATEWAYS)
+def test_suite_verdicts_on_h2_gateways_are_the_expected_ones(h2_gateways, tls, pytester, kind):
+    url = h2_gateways(kind)
+    found = _h2_suite(pytester, [url], tls.ca).for_target(target_id(url))
+    assert _gateways.compare_with_expected(kind, found, "wss", transport="h2") == []
     assert sum(verdict.outcome == "passed" for verdict in found.values()) >= 6
+
+
+@pytest.mark.parametrize("name", sorted(_gateways.H11_VIA_H2))
+def test_http11_suite_verdicts_through_h2_gateways_are_the_expected_ones(h2_gateways, tls, pytester, name):
+    """The HTTP/1.1 suite (``--gateway-http2`` off) through the same listener: ALPN selects http/1.1."""
+    url = h2_gateways(_gateways.H11_VIA_H2[name])
+    recorder = _gateways.VerdictRecorder()
+    pytester.inline_run(*_gateways.suite_args([url], tls.ca), plugins=[recorder])
+    found = recorder.for_target(target_id(url))
+    assert _gateways.compare_with_expected(name, found, "wss") == []
+    assert sum(verdict.outcome == "passed" for verdict in found.values()) >= 100
+
+
+@pytest.mark.parametrize("kind", _gateways.H2_CONTROLS)
+def test_not_advertising_gateways_are_reported_not_offered(h2_gateways, tls, pytester, kind):
+    """nginx and Caddy speak HTTP/2 on their TLS listener but do not offer RFC 8441: under ``auto``
+    the family reports that (every case skipped with the reason, information), under ``on`` only the
+    advertisement case fails, showing what the gateway did with the extended CONNECT sent anyway."""
+    url = h2_gateways(kind)
+    expected = _gateways.EXPECTED_DIR / f"{kind}.yaml"
+    assert _gateways.load_not_offered(expected), f"{kind}: a control needs `not_offered` in {expected.name}"
+    auto = _h2_suite(pytester, [url], tls.ca, mode="auto").for_target(target_id(url))
+    assert _gateways.compare_with_expected(kind, auto, "wss", transport="h2") == []
+    on = _h2_suite(pytester, [url], tls.ca, mode="on").for_target(target_id(url))
+    advertisement = on.pop("h2-settings-enable-connect-protocol")
+    assert advertisement.outcome == "failed"
+    import yaml
+
+    sent_anyway = yaml.safe_load(expected.read_text(encoding="utf-8"))["sent_anyway"]
+    assert sent_anyway in advertisement.message, advertisement.message[:1500]
+    assert on and {verdict.outcome for verdict in on.values()} == {"skipped"}
+
+
+def test_a_missing_gateway_skips_locally_and_fails_under_ci(monkeypatch):
+    monkeypatch.setitem(_gateways.H2_PEERS, "absent-h2", "wsgateway-no-such-binary")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="wsgateway-no-such-binary is not installed"):
+        _gateways.require_binary("absent-h2")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        _gateways.require_binary("absent-h2")
+
+
+def test_docs_show_the_h2_gateway_configurations():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "http2.md").read_text(encoding="utf-8")
+    for kind in ("apache-h2", "nghttpx-h2", "nginx-h2"):
+        assert _gateways.rendered_config(kind).strip() in text, f"docs/http2.md shows an outdated {kind} config"
+
+
+def test_docs_peer_table_matches_the_expected_verdicts():
+    """docs/http2.md's peers × cases table says what tests/expected_verdicts/<peer>.yaml pins: **FAIL**
+    exactly for the listed failures, – for every case of a control (not offered), pass otherwise."""
+    from pytest_wsgateway.cases import load_catalogue
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "http2.md").read_text(encoding="utf-8")
+    lines = text[text.index("## Peers × cases"):].splitlines()
+    head = next(index for index, line in enumerate(lines) if line.startswith("| case |"))
+    peers = [cell.strip(" `") for cell in lines[head].strip("|").split("|")[1:]]
+    assert set(peers) == set(_gateways.H2_PEERS)
+    rows = {}
+    for line in lines[head + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = dict(zip(peers, cells[1:]))
+    assert list(rows) == [case.id for case in load_catalogue() if case.transport == "h2"]
+    for peer in peers:
+        path = _gateways.EXPECTED_DIR / f"{peer}.yaml"
+        failures, not_offered = _gateways.load_expected(path), _gateways.load_not_offered(path)
+        for case, cells in rows.items():
+            wanted = "–" if not_offered else "**FAIL**" if case in failures else "pass"
+            assert cells[peer] == wanted, f"docs/http2.md: {case} on {peer} says {cells[peer]}, the pinned verdict is {wanted}"
+
+
+@pytest.mark.parametrize("kind", ["apache-h2", "nghttpx-h2"])
+def test_a_port_taken_before_the_h2_gateway_binds_it_is_retried_on_a_fresh_one(kind, tls, tmp_path, monkeypatch):
+    """The free-port race, forced: the gateway must say "already in use" where the harness reads it
+    (its stdout/stderr log), so the harness retries on a fresh port instead of failing."""
+    import socket
+
+    _gateways.require_binary(kind)
+    real_free_port = _gateways.free_port
+    with socket.create_server((_gateways.HOST, 0)) as squatter, _gateways.reference_upstream() as upstream:
+        taken = squatter.getsockname()[1]
+        ports = iter([taken])
+        monkeypatch.setattr(_gateways, "free_port", lambda: next(ports, None) or real_free_port())
+        with _gateways.gateway(kind, upstream, tmp_path, tls) as gateway:
+            assert gateway.port != taken
+            assert "already in use" in (tmp_path / f"{kind}-1.log").read_text().lower()
+            with socket.create_connection((_gateways.HOST, gateway.port), timeout=5):
+                pass

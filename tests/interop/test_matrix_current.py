@@ -26,6 +26,8 @@ def test_conformance_matrix_is_current(tmp_path):
     missing = [reason for kind in _gateways.KINDS if (reason := _gateways.missing_binary(kind))]
     if missing:
         pytest.skip(f"the matrix has a column per gateway: {missing[0]}")
+    for kind in _gateways.H2_TITLES:  # the HTTP/2 columns: skipped where missing, failed under CI=true
+        _gateways.require_binary(kind)
     fresh = tmp_path / "conformance-matrix.md"
     env = {name: value for name, value in os.environ.items() if not name.startswith("WSGATEWAY_")}
     done = subprocess.run([sys.executable, str(ROOT / "docs" / "gen_matrix.py"), "--output", str(fresh)],

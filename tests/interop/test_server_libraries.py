@@ -58,5 +58,5 @@ def test_suite_verdicts_on_the_library_are_the_expected_ones(library, libraries,
 
 def test_every_library_has_an_expected_verdicts_file_and_a_matrix_column():
     files = {path.stem for path in _gateways.EXPECTED_DIR.glob("*.yaml")} - {_fault_verdicts.PATH.stem}
-    assert set(_servers.LIBRARIES) | set(_gateways.KINDS) | set(_gateways.H2_PEERS) == files
+    assert set(_servers.LIBRARIES) | set(_gateways.KINDS) | set(_gateways.H2_PEERS) | set(_gateways.H11_VIA_H2) == files
     assert set(_servers.TITLES) == set(_servers.LIBRARIES)

@@ -16,11 +16,13 @@ def failed_cases(reprec):
 
 
 def test_reference_server_passes_every_case_over_ws_and_wss(pytester):
-    # --gateway-max-message above 1 MiB: the opt-in rungs up to 16 MiB run too.
+    # --gateway-idle: the opt-in idle case runs too (a short quiet time); --gateway-max-message above
+    # 1 MiB: the opt-in rungs up to 16 MiB run too.
     reprec = pytester.inline_run("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider",
-                                 "--gateway-max-message=16777216")
+                                 "--gateway-idle=0.2", "--gateway-max-message=16777216")
     passed, skipped, failed = reprec.listoutcomes()
-    # The Chromium probe runs only with --gateway-browser; nothing else may be skipped.
+    # The Chromium probe runs only with --gateway-browser; nothing else may be skipped (the embedded
+    # server negotiates permessage-deflate, so the tunnel-deflate-* cases run).
     assert failed == [] and [r for r in skipped if "test_browser_probe" not in r.nodeid] == []
     targets = {r.nodeid.rsplit("@", 1)[1].rstrip("]") for r in passed}
     assert targets == {"reference-ws", "reference-wss"} and len(passed) >= 120
