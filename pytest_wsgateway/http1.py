@@ -585,6 +585,7 @@ class _Tunnel:
                         continue
                     try:
                         pending = pending[sock.send(pending):]
+                        idle = time.monotonic() + self.timeout  # progress the other way counts too
                     except blocked:
                         pass
         except OSError as exc:  # TimeoutError, a reset
