@@ -112,9 +112,10 @@ class Fault:
     #: A TCP half-close (EOF) that follows the client's close frame before the reply went out
     #: resets the connection; the reply is held this long for it to arrive (a relay's round trip).
     reset_on_half_close: float = 0.0
-    #: An echo a slow reader leaves unwritten for this many seconds resets the connection; the
-    #: connection's kernel send buffer is 64 KiB, like a proxy's fixed buffer (0: never).
-    reset_under_backpressure: float = 0.0
+    #: The echo is written without waiting for a slow reader (reading goes on), and once more than
+    #: this many bytes wait unsent the connection is reset; the kernel send buffer is 64 KiB, so the
+    #: bytes wait in the relay's own buffer (0: never; the correct server holds the sender back).
+    reset_under_backpressure: int = 0
     #: Echoed messages go out in frames of at most this many bytes (0: one frame): a legal
     #: intermediary that splits and coalesces fragments (RFC 6455 §5.4).
     refragment: int = 0
@@ -674,10 +675,11 @@ _PROFILES = (
     ),
     Fault(
         "resets-under-backpressure",
-        doc="A client that does not read for a while gets its connection reset: once an echo has waited 0.25 s "
-            "for the client to read, the relay gives up instead of holding back (fixed 64 KiB buffers).",
+        doc="A client that does not read for a while gets its connection reset: the relay goes on reading and "
+            "buffers what the client does not take, then resets the connection once more than 1.5 MiB waits, "
+            "instead of holding the sender back (TCP flow control).",
         seen="gravitee#918",
-        reset_under_backpressure=0.25,
+        reset_under_backpressure=3 << 19,
     ),
     Fault(
         "close-after-101",

@@ -545,13 +545,12 @@ class ReferenceServer:
                     done = True  # TLS: no half-close; close once drained
             else:
                 writer.write(chunk)
-        patience = self._fault.reset_under_backpressure
-        if patience:  # resets-under-backpressure: a slow reader is cut off, not held back
-            try:
-                await asyncio.wait_for(writer.drain(), patience)
-            except asyncio.TimeoutError:
+        cap = self._fault.reset_under_backpressure
+        if cap:  # resets-under-backpressure: no waiting for a slow reader, and a reset when the buffer is full
+            if writer.transport.get_write_buffer_size() > cap:
                 _reset(writer)
                 return True
+            return done
         await asyncio.wait_for(writer.drain(), self.config.close_timeout)
         return done
 
