@@ -8,7 +8,7 @@ Arguments that look like URLs (any ``scheme://…``, or ``host:port[/path]``) be
 ``--gateway-url``, so a wrong scheme gets the options layer's one-line message; every
 ``--gateway-X VALUE`` is joined into ``--gateway-X=VALUE`` (pytest would otherwise take a value
 such as a CA path for a test path, and that folder's project for its rootdir). The run is pinned
-to the suite's own configuration -- ``-c`` the installed ``suite.ini``, ``--rootdir`` the working
+to the suite's own configuration -- ``--config-file`` the installed ``suite.ini``, ``--rootdir`` the working
 directory, ``--noconftest`` -- unless the arguments choose these, so the ``addopts`` or
 ``conftest.py`` of a project the command happens to run in are not picked up. Everything else
 goes to pytest unchanged. The exit status is pytest's: 0 all passed, 1 a case failed, 4 a usage error.
@@ -68,7 +68,7 @@ def build_args(argv: list[str]) -> list[str]:
 
 
 def pinned_config(args: list[str], cwd: str | None = None) -> list[str]:
-    """``-c`` the suite's own ``suite.ini``, ``--rootdir`` the working directory and
+    """``--config-file`` the suite's own ``suite.ini``, ``--rootdir`` the working directory and
     ``--noconftest``, unless ``args`` choose a configuration, a rootdir or a conftest rule themselves."""
     def given(*flags: str) -> bool:
         return any(arg in flags or arg.startswith(tuple(f"{flag}=" for flag in flags if flag.startswith("--")))
@@ -76,7 +76,9 @@ def pinned_config(args: list[str], cwd: str | None = None) -> list[str]:
 
     pinned = []
     if not given("-c", "--config-file"):
-        pinned += ["-c", os.path.join(os.path.dirname(_suite_dir()), "suite.ini")]
+        # one word, --config-file=PATH: pytest-xdist rewrites an argument that is an existing path
+        # for its remote (socket, ssh) workers and stops when that path lies outside its rsync roots
+        pinned.append(f"--config-file={os.path.join(os.path.dirname(_suite_dir()), 'suite.ini')}")
     if not given("--rootdir"):
         pinned.append(f"--rootdir={cwd or os.getcwd()}")
     if not given("--noconftest", "--confcutdir"):  # the suite has none; the working directory's is foreign

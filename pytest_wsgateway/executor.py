@@ -144,12 +144,13 @@ class SerialExecutor:
             self._sleep(wait)
 
     def _pace(self, target: Target) -> None:
-        if not self.rate:
+        rate = target.rate or self.rate  # a target's own cap (targets file), else the run's
+        if not rate:
             return
         with self._lock:
             now = self._clock()
             at = max(now, self._next_send.get(target.id, now))
-            self._next_send[target.id] = at + 1.0 / self.rate
+            self._next_send[target.id] = at + 1.0 / rate
         if at > now:
             self._sleep(at - now)
 
@@ -171,15 +172,21 @@ class ConcurrentExecutor(SerialExecutor):
     one) runs when asked, as in :class:`SerialExecutor`.
     """
 
-    def __init__(self, concurrency: int = 16, **settings) -> None:
+    def __init__(self, concurrency: int = 16, *, default_concurrency: int | None = None, **settings) -> None:
         super().__init__(**settings)
         from concurrent.futures import ThreadPoolExecutor
 
-        self.concurrency = concurrency
+        self.concurrency = concurrency  # threads in all
+        #: cases at once for a target that does not set its own (``--gateway-concurrency``)
+        self.default_concurrency = default_concurrency or concurrency
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="wsgateway")
         self._pending: dict[str, list[Case]] = {}
         self._futures: dict[tuple[str, str], object] = {}
         self._launch_lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}  # target id -> its cases at once
+        #: target id -> the most of its cases that were in flight at once (for tests and reports)
+        self.peak: dict[str, int] = {}
+        self._running: dict[str, int] = {}
 
     def prepare(self, pairs: Sequence[tuple[Case, Target]]) -> None:
         with self._launch_lock:
@@ -224,7 +231,18 @@ class ConcurrentExecutor(SerialExecutor):
         threading.Thread(target=one_at_a_time, name="wsgateway-disturbing", daemon=True).start()
 
     def _settled(self, case: Case, target: Target) -> Outcome:
-        outcome = SerialExecutor.outcome(self, case, target)
+        with self._launch_lock:
+            slots = self._slots.setdefault(target.id, threading.BoundedSemaphore(
+                min(target.concurrency or self.default_concurrency, self.concurrency)))
+        with slots:  # a target's own concurrency (targets file), else the run's
+            with self._lock:
+                self._running[target.id] = running = self._running.get(target.id, 0) + 1
+                self.peak[target.id] = max(self.peak.get(target.id, 0), running)
+            try:
+                outcome = SerialExecutor.outcome(self, case, target)
+            finally:
+                with self._lock:
+                    self._running[target.id] -= 1
         outcome.settle()
         return outcome
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 OPTIONS = (
     ("url", "URL", "a ws:// or wss:// URL to test (repeatable); without one, the embedded reference server", "list"),
     ("targets", "FILE", "YAML file of targets, each with its own URL, headers (by ${VAR} reference), CA, "
-     "subprotocols, echo, origin, API definition and timeout; the other options are their defaults "
+     "subprotocols, echo, origin, API definition, timeout, rate and concurrency; the other options are their defaults "
      "(docs/targets.md)", "str"),
     ("ca", "PATH", "CA certificate file (PEM) that signs the gateway's certificate", "str"),
     ("insecure", None, "do not verify the gateway's TLS certificate or host name (like websocat --insecure)", "bool"),
@@ -64,6 +64,8 @@ OPTIONS = (
      "they become strict xfails, so a fixed case fails the run until it is removed", "str"),
     ("write_baseline", "FILE", "after the run, write the cases that failed as a --gateway-known-failures file", "str"),
     ("report", "PATH", "write a report; the format follows the extension: .json, .md or .html (repeatable)", "list"),
+    ("vantage", "NAME", "where this run is made from (e.g. eu-west), recorded in the JSON report; "
+     "wsgateway-report merge names its columns after it (default: the host name)", "str"),
     # The tunnel's size ladder (docs/tunnel.md):
     ("max_message", "BYTES", "the message size the API must carry: a size-ladder message up to it that does not "
      "come back intact fails (without it a limit announced with close 1009/1001 is reported, not failed); above "
@@ -148,6 +150,7 @@ class GatewayOptions(NamedTuple):
     targets: str | None = None
     http2: str | None = None
     idle: str | None = None
+    vantage: str | None = None
     #: (option name, where its value came from) -- see :meth:`source`
     sources: tuple[tuple[str, str], ...] = ()
     #: where each of ``headers`` came from, in the same order (empty: the command line)
@@ -216,6 +219,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         targets=values["targets"] or None,
         http2=values["http2"] or None,
         idle=values["idle"] or None,
+        vantage=values["vantage"] or None,
         sources=tuple((name, source) for name, (_, source) in given.items()),
         header_sources=tuple(source for _, source in headers),
         max_message=values["max_message"] or None,
@@ -243,9 +247,11 @@ def executor(config: pytest.Config):
         from .executor import ConcurrentExecutor, SerialExecutor
 
         found = settings(config)
-        if found.concurrency > 1 and not hasattr(config, "workerinput"):
-            config.stash[EXECUTOR_KEY] = ConcurrentExecutor(found.concurrency, rate=found.rate,
-                                                            retry_budget=found.retry_budget)
+        # a targets file may give a target more (or fewer) cases at once than --gateway-concurrency
+        most = max([found.concurrency, *(target.concurrency or 0 for target in found.targets)])
+        if most > 1 and not hasattr(config, "workerinput"):
+            config.stash[EXECUTOR_KEY] = ConcurrentExecutor(most, default_concurrency=found.concurrency,
+                                                            rate=found.rate, retry_budget=found.retry_budget)
         else:  # one after another; under xdist a worker learns its items one by one
             config.stash[EXECUTOR_KEY] = SerialExecutor(rate=found.rate, retry_budget=found.retry_budget)
     return config.stash[EXECUTOR_KEY]

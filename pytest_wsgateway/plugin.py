@@ -100,6 +100,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "wsgateway_case" not in metafunc.fixturenames:
         return
     settings = options.settings(metafunc.config)
+    # pytest-xdist's --dist loadgroup (on a worker: option.loadgroup): a target's cases share one
+    # worker, so its canary is sent once and --gateway-rate caps the target, not each worker.
+    option = metafunc.config.option
+    grouped = getattr(option, "loadgroup", False) or getattr(option, "dist", "") == "loadgroup"
     params = []
     for target in settings.targets:
         for case in options.catalogue():
@@ -107,6 +111,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 marks = [getattr(pytest.mark, case.level)]
                 if "idle" in case.requires:  # waits --gateway-idle seconds on purpose
                     marks.append(pytest.mark.wsgateway_slow)
+                if grouped:
+                    marks.append(pytest.mark.xdist_group(target.id))
                 params.append(pytest.param(case, target.id, id=f"{case.id}@{target.id}", marks=marks))
     metafunc.parametrize(("wsgateway_case", "wsgateway_target"), params, indirect=["wsgateway_target"])
 

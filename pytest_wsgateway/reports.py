@@ -115,14 +115,20 @@ class GateRecorder:
     """Collects verdicts on the controller; writes reports and the baseline at session end."""
 
     def __init__(self, reports: tuple[str, ...], write_baseline: str | None, targets: list[tuple[str, str]],
-                 case_order: list[str], previous: Any = None) -> None:
+                 case_order: list[str], previous: Any = None, vantage: str | None = None) -> None:
         self.reports = reports
+        self.vantage = vantage  # --gateway-vantage (None: the report names the host only)
         self.write_baseline = write_baseline
         self.targets = targets  # (id, URL as shown) in the order of the run
         self.case_order = case_order  # the catalogue's case ids, in catalogue order
         self.previous = previous  # the Baseline given with --gateway-known-failures, if any
         self.results: dict[str, Result] = {}
         self.written: list[str] = []
+        #: ``--dist each`` (pytest-xdist): every worker runs every item, each one a vantage point of
+        #: its own: worker id -> its results, and -> its host (sent back in ``workeroutput``).
+        self.each = False
+        self.per_worker: dict[str, dict[str, Result]] = {}
+        self.worker_hosts: dict[str, str] = {}
 
     # -- collecting ----------------------------------------------------------------------------
 
@@ -130,9 +136,12 @@ class GateRecorder:
         props = _props(report)
         if "wsgateway_case" not in props:
             return
-        result = self.results.get(report.nodeid)
+        results = self.results
+        if self.each and getattr(report, "node", None) is not None:
+            results = self.per_worker.setdefault(_worker_id(report.node), {})
+        result = results.get(report.nodeid)
         if result is None:
-            result = self.results[report.nodeid] = Result(
+            result = results[report.nodeid] = Result(
                 case=str(props["wsgateway_case"]), target=str(props.get("wsgateway_target", "")),
                 title=str(props.get("wsgateway_title", "")), level=str(props.get("wsgateway_level", "")),
                 rfc=str(props.get("wsgateway_rfc", "")), known_failure=props.get("wsgateway_known_failure"))
@@ -150,13 +159,58 @@ class GateRecorder:
             return
         result.verdict, result.message = verdict, message
 
+    @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: without xdist it is never called
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        self.worker_hosts[_worker_id(node)] = str(output.get("wsgateway_host") or "")
+
     # -- writing -------------------------------------------------------------------------------
+
+    def vantages(self) -> list[tuple[str, str, dict[str, Result]]]:
+        """Under ``--dist each``: (vantage name, host, results) per worker, the name being
+        ``--gateway-vantage`` (else the worker's host name) and the worker id (``eu-gw0``)."""
+        found = []
+        for worker in sorted(self.per_worker, key=lambda w: (len(w), w)):
+            host = self.worker_hosts.get(worker, "")
+            base = re.sub(r"[^A-Za-z0-9._@-]", "_", self.vantage or host or "worker").lstrip("._@-")[:50] or "worker"
+            found.append((f"{base}-{worker}", host, self.per_worker[worker]))
+        return found
+
+    def _worst_of_each(self) -> None:
+        """The gate's report under ``--dist each``: per item, the verdict that fails the gate first
+        (a failure seen from one vantage is never hidden by a pass from another), its message
+        prefixed with the vantage that saw it."""
+        rank = {verdict: index for index, verdict in enumerate((*FAILING, "known-failure", "skip", "pass"))}
+        for name, _, results in self.vantages():
+            for nodeid, result in results.items():
+                kept = self.results.get(nodeid)
+                if kept is None or rank.get(result.verdict, 0) < rank.get(kept.verdict, 0):
+                    shown = Result(**vars(result))
+                    if shown.message:
+                        shown.message = f"[vantage {name}] {shown.message}"
+                    self.results[nodeid] = shown
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.per_worker:
+            self._worst_of_each()
         ordered = self.ordered()
-        document = build_document(ordered, self.targets, int(exitstatus))
+        document = build_document(ordered, self.targets, int(exitstatus), run=run_facts(self.vantage))
         failed = False
+        for path in [path for path in self.reports if path.lower().endswith(".json")] if self.per_worker else ():
+            stem = path[:-len(".json")]
+            for name, host, results in self.vantages():
+                mine = self.ordered(results)
+                own = build_document(mine, self.targets, int(any(r.verdict in FAILING for r in mine)),
+                                     run={"vantage": name, "host": host})
+                try:
+                    _write(f"{stem}.{name}.json", render(own, ".json"))
+                except OSError as exc:
+                    failed = True
+                    self.written.append(f"wsgateway: cannot write the report {stem}.{name}.json: "
+                                        f"{_write_problem(path, exc)}")
+                else:
+                    self.written.append(f"wsgateway: vantage {name}: report written to {stem}.{name}.json")
         for path in self.reports:
             text = render(document, os.path.splitext(path)[1].lower())
             try:
@@ -197,11 +251,18 @@ class GateRecorder:
         for line in self.written:
             terminalreporter.write_line(line)
 
-    def ordered(self) -> list[Result]:
+    def ordered(self, results: dict[str, Result] | None = None) -> list[Result]:
         position = {case_id: index for index, case_id in enumerate(self.case_order)}
         target_position = {target_id: index for index, (target_id, _) in enumerate(self.targets)}
-        return sorted(self.results.values(), key=lambda r: (target_position.get(r.target, len(target_position)),
-                                                             r.target, position.get(r.case, len(position)), r.case))
+        chosen = self.results if results is None else results
+        return sorted(chosen.values(), key=lambda r: (target_position.get(r.target, len(target_position)),
+                                                      r.target, position.get(r.case, len(position)), r.case))
+
+
+def _worker_id(node: Any) -> str:
+    """An xdist worker's id (``gw0``), from the node a report came from."""
+    workerinput = getattr(node, "workerinput", None) or {}
+    return str(workerinput.get("workerid") or getattr(getattr(node, "gateway", None), "id", "") or "worker")
 
 
 def _classify(report: pytest.TestReport, known_failure: str | None) -> tuple[str | None, str]:
@@ -271,7 +332,15 @@ def _levels(results: list[Result]) -> list[str]:
     return list(dict.fromkeys([*LEVELS, *(r.level for r in results)]))
 
 
-def build_document(results: list[Result], targets: list[tuple[str, str]], exit_status: int) -> dict[str, Any]:
+def run_facts(vantage: str | None) -> dict[str, Any]:
+    """Where the run was made from: ``--gateway-vantage`` (or null) and the host name."""
+    import platform
+
+    return {"vantage": vantage, "host": platform.node()}
+
+
+def build_document(results: list[Result], targets: list[tuple[str, str]], exit_status: int,
+                   run: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report as plain data; every format is rendered from it. See docs/report-schema.md."""
     from . import __version__ as version
 
@@ -312,6 +381,7 @@ def build_document(results: list[Result], targets: list[tuple[str, str]], exit_s
         "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "exit_status": exit_status,
         "passed": exit_status == 0,
+        "run": run if run is not None else run_facts(None),
         "levels": levels,
         "verdicts": list(VERDICTS),
         "summary": {"total": _counts(results),

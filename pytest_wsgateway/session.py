@@ -34,6 +34,10 @@ def configure_gate(config: pytest.Config, given: options.GatewayOptions) -> None
             raise pytest.UsageError(str(exc)) from None
     if given.write_baseline and os.path.isdir(given.write_baseline):
         raise pytest.UsageError(f"{given.source('write_baseline')} {given.write_baseline}: is a directory")
+    if hasattr(config, "workeroutput") and given.reports:  # where this worker runs (--dist each: a vantage)
+        import platform
+
+        config.workeroutput["wsgateway_host"] = platform.node()
     if not (given.reports or given.write_baseline) or hasattr(config, "workerinput"):
         return  # xdist workers send their reports to the controller, which writes the files
     from .reports import GateRecorder, check_report_path, check_writable
@@ -48,8 +52,21 @@ def configure_gate(config: pytest.Config, given: options.GatewayOptions) -> None
     targets = [(t.id, EMBEDDED_DESCRIPTIONS.get(t.id, "") if t.embedded else redactor.url(t.url))
                for t in settings.targets]
     recorder = GateRecorder(given.reports, given.write_baseline, targets, [case.id for case in options.catalogue()],
-                            previous)
+                            previous, vantage=vantage(given))
+    recorder.each = getattr(config.option, "dist", None) == "each"  # pytest-xdist: every worker a vantage
     config.pluginmanager.register(recorder, "wsgateway-gate")
+
+
+def vantage(given: options.GatewayOptions) -> str | None:
+    """``--gateway-vantage``, checked (a usage error names the flag, variable or ini key)."""
+    if not given.vantage:
+        return None
+    from .reportmerge import ReportError, check_label
+
+    try:
+        return check_label(given.vantage.strip(), given.source("vantage"))
+    except ReportError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def redact_debug_log(config: pytest.Config) -> None:

@@ -68,6 +68,10 @@ class Target:
     #: ``--gateway-idle``: seconds a quiet connection must stay open (the ``tunnel-idle`` case,
     #: opt-in; None: not declared, the case is skipped).
     idle: float | None = None
+    #: Requests per second to this target and how many of its cases run at once (a targets file's
+    #: ``rate`` / ``concurrency``); None: the run's ``--gateway-rate`` / ``--gateway-concurrency``.
+    rate: float | None = None
+    concurrency: int | None = None
     #: ``--gateway-max-message``: the message size (bytes) the API must carry, or None (undeclared:
     #: a size limit announced cleanly is reported, not failed; docs/tunnel.md).
     max_message: int | None = None

@@ -14,6 +14,8 @@ The file (``docs/targets.md``)::
         timeout: 3
         idle: 120                           # seconds a quiet connection must stay open
         secret_param: sig                   # or a list
+        rate: 2                             # requests per second to this target
+        concurrency: 4                      # of its cases at once
         max_message: 1048576                # bytes the API must carry (the size ladder)
 
 A key is the ``--gateway-*`` option's name; what a target leaves out, the command line (or the
@@ -38,7 +40,7 @@ from .targets import Target, TargetError, field_value_problem, is_token, parse_u
 
 #: The keys of one target; each but ``id``, ``url`` and ``headers`` is the option's own name.
 KEYS = ("id", "url", "headers", "ca", "insecure", "subprotocol", "echo", "origin", "api", "timeout", "secret_param",
-        "idle", "max_message")
+        "idle", "rate", "concurrency", "max_message")
 #: A target id: what follows ``@`` in a test id, so safe in ``-k``, file names and reports.
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -147,6 +149,16 @@ def _target(entry: object, where: str, index: int, base: str, defaults: Mapping[
         if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not 0 < idle <= 86400:
             raise TargetError(f"{where}: 'idle' must be a number of seconds above 0 (at most 86400)")
         settings["idle"] = float(idle)
+    if "rate" in entry:
+        rate = entry["rate"]
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 100_000:
+            raise TargetError(f"{where}: 'rate' must be a number of requests per second above 0 (at most 100000)")
+        settings["rate"] = float(rate)
+    if "concurrency" in entry:
+        concurrency = entry["concurrency"]
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 256:
+            raise TargetError(f"{where}: 'concurrency' must be a whole number from 1 to 256 (cases at once)")
+        settings["concurrency"] = concurrency
     if "max_message" in entry:
         size = entry["max_message"]
         if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= 1 << 40:

@@ -226,8 +226,11 @@ def test_console_script_pins_the_suites_config_unless_the_user_chooses_one(tmp_p
     from pytest_wsgateway.conformance_cli import pinned_config
 
     pinned = pinned_config(["-q"], cwd=str(tmp_path))
-    assert pinned[0] == "-c" and Path(pinned[1]).name == "suite.ini" and Path(pinned[1]).is_file()
-    assert pinned[2:] == [f"--rootdir={tmp_path}", "--noconftest"]
+    # one word (--config-file=PATH, not -c PATH): xdist's remote workers refuse a separate path argument
+    assert pinned[0].startswith("--config-file=")
+    config_file = Path(pinned[0].removeprefix("--config-file="))
+    assert config_file.name == "suite.ini" and config_file.is_file()
+    assert pinned[1:] == [f"--rootdir={tmp_path}", "--noconftest"]
     assert pinned_config(["-c", "my.ini", "--rootdir=.", "--confcutdir=x"], cwd=str(tmp_path)) == []
     assert pinned_config(["--config-file=my.ini", "--noconftest"], cwd=str(tmp_path)) == [f"--rootdir={tmp_path}"]
 

@@ -200,3 +200,19 @@ def test_a_request_body_is_refused_cleanly_or_the_tunnel_works():
     reset = Exchange(request=req, error="the target closed the connection without a response")
     (finding,) = checks.evaluate(expect, req, reset, CONTEXT)
     assert finding.actual == "the target closed the connection without a response"
+
+
+def test_an_unknown_method_answered_501_is_a_clean_error_rfc9110_section_9_1():
+    """'get' is an unknown method (methods are case-sensitive); RFC 9110 §9.1 recommends 501 for it,
+    as nghttpx answers. A 500 is still not clean, and 501 stays unclean for a known method (POST)."""
+    from pytest_wsgateway.cases import shipped_catalogue
+
+    by_id = {case.id: case for case in shipped_catalogue()}
+
+    def judged(case_id, status_line):
+        req = request(method="get" if "lowercase" in case_id else "POST")
+        return checks.evaluate(by_id[case_id].expect, req, answer(req, status_line), CONTEXT)
+
+    assert judged("reject-method-lowercase-get-clean-error", "HTTP/1.1 501 Not Implemented") == []
+    assert len(judged("reject-method-lowercase-get-clean-error", "HTTP/1.1 500 Internal Server Error")) == 1
+    assert len(judged("reject-method-post-clean-error", "HTTP/1.1 501 Not Implemented")) == 1

@@ -49,6 +49,18 @@ targets:
     assert ENV["TOKEN"] not in repr(first) and ENV["CLIENT_ID"] not in repr(first)
 
 
+def test_rate_and_concurrency_per_target_and_none_where_the_run_decides(tmp_path):
+    slow, fast, plain = load(tmp_path, """\
+targets:
+  - {id: slow, url: 'ws://h/a', rate: 0.5, concurrency: 1}
+  - {id: fast, url: 'ws://h/b', rate: 200, concurrency: 64}
+  - {id: plain, url: 'ws://h/c'}
+""")
+    assert (slow.rate, slow.concurrency) == (0.5, 1)
+    assert (fast.rate, fast.concurrency) == (200.0, 64)
+    assert (plain.rate, plain.concurrency) == (None, None)
+
+
 def test_insecure_and_an_empty_subprotocol_list_override_too(tmp_path):
     (target,) = load(tmp_path, "targets:\n  - {id: a, url: 'wss://h/', insecure: true, subprotocol: []}\n",
                      defaults={**DEFAULTS, "ca_file": "/cli/ca.pem"})
@@ -88,6 +100,12 @@ def test_a_credential_in_the_query_comes_from_the_environment_and_an_error_does_
     ("targets:\n  - {id: a, url: 'ws://h/', timeout: 0}\n", "target 'a': 'timeout' must be a number of seconds"),
     ("targets:\n  - {id: a, url: 'ws://h/', timeout: true}\n", "target 'a': 'timeout' must be a number of seconds"),
     ("targets:\n  - {id: a, url: 'ws://h/', origin: 'http://a b'}\n", "target 'a': origin 'http://a b': an Origin"),
+    ("targets:\n  - {id: a, url: 'ws://h/', rate: 0}\n", "target 'a': 'rate' must be a number of requests per second"),
+    ("targets:\n  - {id: a, url: 'ws://h/', rate: fast}\n", "target 'a': 'rate' must be a number of requests per second"),
+    ("targets:\n  - {id: a, url: 'ws://h/', concurrency: 0}\n", "target 'a': 'concurrency' must be a whole number from 1"),
+    ("targets:\n  - {id: a, url: 'ws://h/', concurrency: 2.5}\n", "target 'a': 'concurrency' must be a whole number"),
+    ("targets:\n  - {id: a, url: 'ws://h/', concurrency: 257}\n", "target 'a': 'concurrency' must be a whole number"),
+    ("targets:\n  - {id: a, url: 'ws://h/', concurrency: true}\n", "target 'a': 'concurrency' must be a whole number"),
     ("targets:\n  - {id: a, url: 'ws://h/', api: none.yaml}\n", "target 'a': api "),
     ("targets:\n  - {id: a, url: 'ws://h/?token=abc-literal'}\n",
      "target 'a': url: the query parameter 'token' holds a credential"),
