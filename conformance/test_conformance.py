@@ -27,6 +27,10 @@ def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, reque
         wsgateway_record_property(*idle_cutoff_property(outcome.idle_cutoff))
     if outcome.crashed_after:
         wsgateway_record_property("wsgateway_crashed_after", outcome.crashed_after)
+    if outcome.largest_message is not None:  # the size ladder: the largest message that came back intact
+        wsgateway_record_property("wsgateway_largest_message", outcome.largest_message)
+    if outcome.message_limit is not None:  # ... and the first one that did not (a limit, or worse)
+        wsgateway_record_property("wsgateway_message_limit", outcome.redact(outcome.message_limit))
     if outcome.inconclusive:
         wsgateway_record_property("wsgateway_inconclusive", outcome.redact(outcome.inconclusive))
         wsgateway_record_property("wsgateway_cause", outcome.redact(outcome.cause or outcome.inconclusive))

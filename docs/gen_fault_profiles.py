@@ -79,6 +79,13 @@ def render() -> str:
     for fault in FAULTS.values():
         doc = fault.doc.replace("|", "\\|")
         lines.append(f"| `{fault.name}` | {doc} | {fault.seen or '—'} | {_ids(expected[fault.name]['caught_by'])} |")
+    from pytest_wsgateway.reference_server.faults import LEGAL
+
+    lines += ["", "## Legal intermediaries", "",
+              "Served the same way (`--fault NAME`), but not faults: the suite must pass every case against them "
+              "(`test_a_legal_intermediary_passes_every_case`), so they are not scored.", "",
+              "| profile | the behaviour |", "|---|---|"]
+    lines += [f"| `{fault.name}` | {fault.doc.replace('|', chr(92) + '|')} |" for fault in LEGAL.values()]
     lines += ["", "## Collateral", "",
               "Cases about something else that legitimately fail too, and why (over ws and wss):", ""]
     for fault in FAULTS.values():

@@ -26,18 +26,24 @@ TRANSPORT_NAMES = ("http/1.1", "h2")
 _ALSO_KEYS = {"title", "level", "rfc", "quote", "expect"}
 _REQUEST_KEYS = {"method", "target", "version", "key", "remove", "set", "add", "header_case", "order", "body"}
 _AFTER_ACTIONS = {"ping", "close", "text", "binary", "deflate-text", "text-hex", "fragments", "pings",
-                  "second-stream", "deflate-fragments", "idle"}
+                  "second-stream", "deflate-fragments", "idle", "ladder", "flood", "half-close"}
 _FRAGMENT_KEYS = {"text", "binary", "text-hex", "sizes", "ping", "ping_after"}
 #: Steps whose payload is a :class:`~pytest_wsgateway.frames.Burst`.
 BURST_ACTIONS = frozenset({"fragments", "pings", "deflate-fragments"})
 #: After-101 steps only a transport other than HTTP/1.1 can take (``second-stream``: HTTP/2 only).
-_TRANSPORT_ACTIONS = {"second-stream": ("h2",)}
+_TRANSPORT_ACTIONS = {"second-stream": ("h2",), "sized": ("http/1.1",), "flood": ("http/1.1",),
+                      "half-close": ("http/1.1",)}
+#: The largest message a ``ladder`` rung may be (16 MiB), and the most a ``flood`` may write.
+MAX_SIZED = 16 << 20
+MAX_FLOOD = 64 << 20
 REQUIREMENTS = {
     "echo": "the endpoint is not known to echo messages; opt in with --gateway-echo",
     "api": "no API definition given; pass --gateway-api FILE",
     "verified-tls": "certificate checks are off (--gateway-insecure)",
     "subprotocol": "the subprotocol the API speaks is not known; pass --gateway-subprotocol NAME",
     "idle": "no idle time declared (opt-in, slow): pass --gateway-idle SECONDS to keep a connection quiet that long",
+    "large": "messages over 1 MiB are opt-in: declare the size the API must carry with --gateway-max-message BYTES "
+             "(above 1 MiB)",
 }
 
 
@@ -72,8 +78,10 @@ class Case:
     expect: tuple[tuple[str, dict], ...] = ()
     #: ``(action, payload)``: ``ping``, ``close``, ``text``, ``binary``, ``deflate-text`` with bytes;
     #: ``fragments``, ``deflate-fragments`` and ``pings`` with a :class:`~pytest_wsgateway.frames.Burst`
-    #: (sent back to back); ``idle`` with ``b""`` (quiet for the target's ``--gateway-idle``, then a ping).
-    after: tuple[tuple[str, bytes | Burst], ...] = ()
+    #: (sent back to back); ``idle`` with ``b""`` (quiet for the target's ``--gateway-idle``, then a ping);
+    #: ``sized`` with a :class:`~pytest_wsgateway.frames.Sized` (one rung of a ``ladder``), ``flood``
+    #: with a :class:`~pytest_wsgateway.frames.Flood`, ``half-close`` with a close payload.
+    after: tuple[tuple[str, bytes | Burst | wsframes.Sized | wsframes.Flood], ...] = ()
     schemes: tuple[str, ...] = ("ws", "wss")
     requires: tuple[str, ...] = ()
     source: str = ""
@@ -170,7 +178,7 @@ def _parse_case(entry: object, source: str) -> Case:
         if name not in CHECKS:
             raise CatalogueError(f"{where}: unknown check {name!r} (known: {', '.join(sorted(CHECKS))})")
         expect.append((name, {k: tuple(v) if isinstance(v, list) else v for k, v in (params or {}).items()}))
-    after = [_parse_step(step, where) for step in entry.get("after") or ()]
+    after = [parsed for step in entry.get("after") or () for parsed in _parse_steps(step, where)]
     transport = str(entry.get("transport") or "http/1.1")
     if transport not in TRANSPORT_NAMES:
         raise CatalogueError(f"{where}: transport must be one of {', '.join(TRANSPORT_NAMES)}, not {transport!r}")
@@ -197,6 +205,42 @@ def _parse_case(entry: object, source: str) -> Case:
         source=source,
         transport=transport,
     )
+
+
+def _parse_steps(step: object, where: str) -> list[tuple[str, object]]:
+    """One YAML step -> the transport's steps: a ``ladder`` is one ``sized`` step per rung,
+    ``{ladder: {binary|text: [0, 125, 1048576], fragments: 3}}`` (sizes in bytes, ascending, each at
+    most :data:`MAX_SIZED`); ``{flood: {messages: 16, size: 262144, pause: 0.5}}`` is a
+    :class:`~pytest_wsgateway.frames.Flood`; ``{half-close: code}`` a close frame then a TCP
+    half-close. Every other step is :func:`_parse_step`."""
+    action = next(iter(step)) if isinstance(step, dict) and len(step) == 1 else None
+    if action not in ("ladder", "flood", "half-close"):
+        return [_parse_step(step, where)]
+    value = step[action]
+    try:
+        if action == "half-close":
+            return [("half-close", wsframes.close_payload(int(value or 1000)))]
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping")
+        if action == "flood":
+            if set(value) - {"messages", "size", "pause"}:
+                raise ValueError("flood takes messages, size and pause")
+            flood = wsframes.Flood(int(value["messages"]), int(value["size"]), float(value.get("pause", 0)))
+            if not (0 < flood.count and 0 < flood.size and flood.count * flood.size <= MAX_FLOOD
+                    and 0 <= flood.pause <= 10):
+                raise ValueError(f"messages and size above 0, at most {MAX_FLOOD} bytes in all, pause 0-10 s")
+            return [("flood", flood)]
+        kinds = [kind for kind in ("text", "binary") if kind in value]
+        if len(kinds) != 1 or set(value) - {"text", "binary", "fragments"}:
+            raise ValueError("ladder takes text or binary (a list of sizes) and fragments")
+        sizes = [int(size) for size in value[kinds[0]]]
+        fragments = int(value.get("fragments", 1))
+        if not sizes or sizes != sorted(sizes) or sizes[0] < 0 or sizes[-1] > MAX_SIZED or not 1 <= fragments <= 64:
+            raise ValueError(f"sizes ascending from 0 to {MAX_SIZED}, fragments 1-64")
+        opcode = wsframes.TEXT if kinds[0] == "text" else wsframes.BINARY
+        return [("sized", wsframes.Sized(opcode, size, fragments)) for size in sizes]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CatalogueError(f"{where}: after-101 step {action!r}: {exc}") from None
 
 
 def _parse_step(step: object, where: str) -> tuple[str, bytes | Burst]:

@@ -43,6 +43,8 @@ class Context:
     api: ApiInfo | None = None
     insecure: bool = False
     subprotocols: tuple[str, ...] = field(default_factory=tuple)
+    #: ``--gateway-max-message``: the message size (bytes) the API must carry, or None (undeclared).
+    max_message: int | None = None
 
 
 Check = Callable[..., Iterator[Finding]]
@@ -529,6 +531,43 @@ def echo(request: Request, exchange: Exchange, context: Context, text: str | Non
         yield Finding("the message comes back through the tunnel", f"{kind} message {payload[:40]!r}"
                       + (f", {times} times" if times > 1 else ""),
                       (got + "; " if got else "") + _frames_text(exchange))
+
+
+@check("sized_echo")
+def sized_echo(request: Request, exchange: Exchange, context: Context) -> Iterator[Finding]:
+    """Large messages (the size ladder, the backpressure flood) come back byte-identical, or a
+    limit is announced cleanly: a close frame with 1009 ("a message that is too big for it to
+    process", RFC 6455 §7.4.1) or 1001 (going away) is a limit the report shows, not a failure,
+    unless ``--gateway-max-message`` declares that the API must carry that size. A message that
+    vanishes (no answer within the timeout), comes back altered, or ends in a reset, a TCP close
+    without a close frame or another close code always fails."""
+    yield from _tunnel_ready(exchange, "large messages")
+    if not _upgraded(exchange):
+        return
+    if not exchange.sized:
+        yield Finding("the large messages are sent through the tunnel", "the tunnel open for the first message",
+                      _frames_text(exchange))
+        return
+    declared = context.max_message
+    for record in exchange.sized:
+        if record.outcome == "intact" and record.intact == record.count:
+            continue
+        what = (f"the {record.kind} message of {record.size:,} bytes" if record.count == 1 else
+                f"{record.count} {record.kind} messages of {record.size:,} bytes, in order")
+        if record.outcome == "limit" and (declared is None or record.size > declared):
+            continue  # a limit enforced cleanly: reported (JUnit property, reports), not failed
+        controls = ", ".join(frame.describe() for frame in exchange.frames)
+        actual = record.describe() + (f"; control frames: {controls}" if controls else "")
+        if record.outcome == "limit":
+            yield Finding(f"--gateway-max-message {declared}: the API carries messages of up to {declared:,} bytes",
+                          f"{what} back intact", f"{actual}: a limit below the declared size")
+        elif record.count > 1:
+            yield Finding("RFC 6455 §1.2: a client that reads late is held back by TCP flow control, not cut off",
+                          f"{what} back intact, or a close frame with 1009 or 1001", actual)
+        else:
+            yield Finding("RFC 6455 §7.4.1: a message comes back whole, or a limit is announced with a close frame "
+                          "(1009)", f"{what} back intact, or a close frame with 1009 or 1001", actual)
+        return  # the first one that did not come back ends the ladder
 
 
 def _deflate(exchange: Exchange) -> wsframes.Deflate | None:

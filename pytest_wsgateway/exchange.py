@@ -26,12 +26,13 @@ from .handshake import Response
 #: * after it: ``send`` (writing failed), ``closed`` (EOF before the answer), ``reset``,
 #:   ``timeout`` (no answer within the step's deadline), ``oversized`` (the answer exceeds a cap),
 #:   ``not-http`` (the response head does not parse), ``not-frames`` (bytes after the 101 are
-#:   not RFC 6455 frames), ``io`` (any other socket error);
+#:   not RFC 6455 frames), ``io`` (any other socket error), ``altered`` (a large message came back
+#:   different, :class:`SizedEcho`);
 #: * HTTP/2 (:mod:`pytest_wsgateway.http2`): ``not-h2`` (the server did not select ``h2`` in ALPN,
 #:   or its first frame is not SETTINGS), ``stream-reset`` (RST_STREAM on the request's stream),
 #:   ``h2`` (a connection error: GOAWAY, or frames the ``h2`` state machine refuses).
 ERROR_KINDS = ("resolve", "connect", "connect-timeout", "ca-file", "tls-certificate", "tls-timeout", "tls",
-               "send", "closed", "reset", "timeout", "oversized", "not-http", "not-frames", "io",
+               "send", "closed", "reset", "timeout", "oversized", "not-http", "not-frames", "io", "altered",
                "not-h2", "stream-reset", "h2")
 
 
@@ -66,6 +67,47 @@ class TlsInfo:
     cipher: str | None
     server_hostname: str | None
     verified: bool
+
+
+#: How a large message fared (:class:`SizedEcho`): ``intact`` (the same bytes came back), ``limit``
+#: (a close frame with 1009 Message Too Big or 1001 Going Away instead: a limit enforced cleanly),
+#: ``closed`` (a close frame with another code), ``altered`` (other bytes, another kind, a cut or
+#: an interleaved message came back), ``silent`` (nothing within the timeout: it vanished),
+#: ``eof`` (TCP closed without a close frame), ``reset``, ``error`` (another socket error).
+SIZED_OUTCOMES = ("intact", "limit", "closed", "altered", "silent", "eof", "reset", "error")
+#: Close codes that announce a size limit (RFC 6455 §7.4.1: 1009 "a message that is too big for it
+#: to process"; 1001 "going away", which Kong sends the peer of an oversized message).
+LIMIT_CODES = (1009, 1001)
+
+
+@dataclass
+class SizedEcho:
+    """One large message sent after the 101 and what came back (the size ladder, backpressure).
+
+    ``kind`` text or binary, ``size`` its bytes, ``fragments`` the frames it was sent in;
+    ``count`` messages of that size were sent (1 but for the backpressure flood) and ``intact``
+    of them came back whole, in order. ``outcome`` is one of :data:`SIZED_OUTCOMES` with
+    ``detail`` in words; ``close_code`` and ``close_reason`` those of a close frame that ended it.
+    ``stalled`` says the client's writes blocked (TCP backpressure) before it read.
+    """
+
+    kind: str
+    size: int
+    fragments: int = 1
+    outcome: str = "silent"
+    detail: str = ""
+    close_code: int | None = None
+    close_reason: str = ""
+    seconds: float = 0.0
+    count: int = 1
+    intact: int = 0
+    stalled: bool = False
+
+    def describe(self) -> str:
+        what = f"{self.kind} message of {self.size:,} bytes" if self.count == 1 else (
+            f"{self.count} {self.kind} messages of {self.size:,} bytes")
+        framing = "" if self.fragments == 1 else f" in {self.fragments} fragments"
+        return f"{what}{framing}: {self.outcome}" + (f" ({self.detail})" if self.detail else "")
 
 
 @dataclass
@@ -120,6 +162,25 @@ class Exchange:
     idle_declared: float | None = None
     idle_cut: float | None = None
     idle_cut_how: str = ""
+    #: Large messages (the ``sized`` and ``flood`` steps): what happened to each, in order; their
+    #: data frames are compared as they arrive and not kept in ``frames`` (control frames are).
+    sized: list[SizedEcho] = field(default_factory=list)
+    #: ``half-close``: the client shut its sending side (TCP FIN) after its close frame.
+    half_closed: bool = False
+
+    def size_result(self) -> tuple[int | None, SizedEcho | None]:
+        """The size ladder's result on this connection: the largest message that came back intact
+        before the first one that did not (None when no rung came back), and that first one (None
+        when every rung came back). Backpressure floods (``count`` > 1) are not rungs."""
+        largest, first = None, None
+        for record in self.sized:
+            if record.count != 1:
+                continue
+            if record.outcome != "intact":
+                first = record
+                break
+            largest = record.size if largest is None else max(largest, record.size)
+        return largest, first
 
     @property
     def upgraded(self) -> bool:

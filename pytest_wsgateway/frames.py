@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -335,3 +336,230 @@ def negotiated_deflate(extensions: list[str]) -> Deflate | None:
         return Deflate("server_no_context_takeover" in values, "client_no_context_takeover" in values,
                        bits("server_max_window_bits"), bits("client_max_window_bits"))
     return None
+
+
+# --- large messages, streamed (the size ladder and backpressure) -------------------------------------
+
+#: A generated message is made of blocks of this many bytes, each starting with its block number,
+#: so a chunk that is lost, repeated or moved shows as a difference at a known offset.
+BLOCK = 1024
+#: Large messages are written and compared this many bytes at a time: the client never holds a
+#: whole large message, neither the one it sends nor its echo (a multiple of 4, so the mask stays
+#: aligned within a frame).
+CHUNK = 1 << 16
+_TEXT_FILL = (b"pytest-wsgateway size ladder: the quick brown fox jumps over the lazy dog. " * 14)[: BLOCK - 8]
+_BINARY_FILL = bytes((index * 31 + 7) & 0xFF for index in range(BLOCK - 8))
+
+
+def generated(opcode: int, offset: int, length: int) -> bytes:
+    """Bytes ``offset`` to ``offset + length`` of the generated message of kind ``opcode``: text is
+    ASCII (valid UTF-8), binary has every byte value; block ``k`` starts with ``k`` (8 bytes)."""
+    if length <= 0:
+        return b""
+    first, last = offset // BLOCK, (offset + length - 1) // BLOCK
+    if opcode == TEXT:
+        data = b"".join(b"%07x\n" % (block & 0xFFFFFFF) + _TEXT_FILL for block in range(first, last + 1))
+    else:
+        data = b"".join(block.to_bytes(8, "big") + _BINARY_FILL for block in range(first, last + 1))
+    start = offset - first * BLOCK
+    return data[start : start + length]
+
+
+@dataclass(frozen=True)
+class Sized:
+    """One rung of the size ladder: a generated ``opcode`` message of ``size`` bytes, sent in
+    ``fragments`` frames (1: one frame; more: the first ones ``size // fragments`` bytes, the last
+    the rest, RFC 6455 §5.4). The echo must be the same bytes, in any fragmentation."""
+
+    opcode: int
+    size: int
+    fragments: int = 1
+
+    @property
+    def kind(self) -> str:
+        return OPCODE_NAMES[self.opcode]
+
+    def describe(self) -> str:
+        framing = "one frame" if self.fragments == 1 else f"{self.fragments} fragments"
+        return f"{self.kind} message ({self.size:,} bytes, {framing})"
+
+    def fragment_sizes(self) -> list[int]:
+        part = self.size // self.fragments
+        return [part] * (self.fragments - 1) + [self.size - part * (self.fragments - 1)]
+
+
+@dataclass(frozen=True)
+class Flood:
+    """``count`` generated binary messages of ``size`` bytes each, written back to back without
+    reading, ``pause`` seconds of not reading, then read back: message ``i`` carries bytes
+    ``i * size`` to ``(i + 1) * size`` of the generated stream, so order is checked too."""
+
+    count: int
+    size: int
+    pause: float = 0.0
+
+    def describe(self) -> str:
+        return f"{self.count} binary messages of {self.size:,} bytes ({self.count * self.size:,} bytes), unread"
+
+
+def frame_head(opcode: int, length: int, *, fin: bool = True, mask_key: bytes) -> bytes:
+    """The head of one masked client frame whose payload is ``length`` bytes (RFC 6455 §5.2)."""
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if length < 126:
+        head += bytes([0x80 | length])
+    elif length < 1 << 16:
+        head += bytes([0x80 | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", length)
+    return head + mask_key
+
+
+def streamed(opcode: int, offset: int, sizes: list[int]) -> Iterator[bytes]:
+    """The wire bytes of a generated message sent as frames of ``sizes`` bytes (one frame when
+    ``sizes`` has one item), starting at ``offset`` of the generated stream: at most
+    :data:`CHUNK` payload bytes at a time, each frame masked with a fresh key (§5.3)."""
+    for index, size in enumerate(sizes):
+        key = os.urandom(4)
+        piece = frame_head(opcode if index == 0 else CONTINUATION, size, fin=index == len(sizes) - 1, mask_key=key)
+        for start in range(0, size, CHUNK):
+            piece += _mask(generated(opcode, offset + start, min(CHUNK, size - start)), key)
+            yield piece
+            piece = b""
+        if piece:
+            yield piece
+        offset += size
+
+
+class FrameStream:
+    """Decodes a server's frames as bytes arrive, without holding a data frame's payload whole.
+
+    :meth:`feed` returns events: ``("start", opcode, fin, rsv, masked, length)`` then
+    ``("data", bytes)`` pieces then ``("end",)`` for a data frame; ``("control", Frame)`` for a
+    control frame (at most 125 bytes, §5.5, so held whole). Raises :class:`FrameError` as
+    :func:`decode` does for bytes that cannot be a server's frame.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.remaining = 0
+        self.key = b""
+        self.offset = 0
+        self.in_frame = False
+
+    def feed(self, data: bytes) -> list[tuple]:
+        events: list[tuple] = []
+        buffer = self.buffer + data if self.buffer else data
+        position = 0
+        while True:
+            if self.in_frame:
+                count = min(self.remaining, len(buffer) - position)
+                if count:
+                    piece = buffer[position : position + count]
+                    if self.key:
+                        shift = self.offset % 4
+                        piece = _mask(piece, self.key[shift:] + self.key[:shift])
+                    events.append(("data", piece))
+                    position += count
+                    self.remaining -= count
+                    self.offset += count
+                if self.remaining:
+                    break
+                events.append(("end",))
+                self.in_frame = False
+            head = _head(buffer, position)
+            if head is None:
+                break
+            opcode, fin, rsv, masked, length, size = head
+            if opcode >= CLOSE:
+                if len(buffer) - position < size + length:
+                    break
+                key = buffer[position + size - 4 : position + size] if masked else b""
+                payload = buffer[position + size : position + size + length]
+                events.append(("control", Frame(opcode, _mask(payload, key) if masked else payload, fin, masked, rsv)))
+                position += size + length
+                continue
+            events.append(("start", opcode, fin, rsv, masked, length))
+            self.in_frame, self.remaining, self.offset = True, length, 0
+            self.key = buffer[position + size - 4 : position + size] if masked else b""
+            position += size
+        self.buffer = buffer[position:]
+        return events
+
+
+def _head(buffer: bytes, position: int) -> tuple[int, bool, int, bool, int, int] | None:
+    """(opcode, fin, rsv, masked, payload length, head size with the mask key) of the frame at
+    ``position``, or None while its head is incomplete."""
+    if len(buffer) - position < 2:
+        return None
+    first, second = buffer[position], buffer[position + 1]
+    opcode, fin, rsv = first & 0x0F, bool(first & 0x80), (first >> 4) & 0x7
+    masked, length, size = bool(second & 0x80), second & 0x7F, 2
+    if opcode not in OPCODE_NAMES:
+        raise FrameError(f"reserved opcode 0x{opcode:x} (RFC 6455 §5.2)")
+    if length == 126:
+        if len(buffer) - position < 4:
+            return None
+        (length,), size = struct.unpack("!H", buffer[position + 2 : position + 4]), 4
+    elif length == 127:
+        if len(buffer) - position < 10:
+            return None
+        (length,), size = struct.unpack("!Q", buffer[position + 2 : position + 10]), 10
+    if opcode >= CLOSE and (length > 125 or not fin):
+        raise FrameError("control frames must be final and carry at most 125 bytes (RFC 6455 §5.5)")
+    size += 4 if masked else 0
+    if len(buffer) - position < size:
+        return None
+    return opcode, fin, rsv, masked, length, size
+
+
+class EchoMatcher:
+    """Compares the data frames that come back with one generated message, piece by piece.
+
+    ``problem`` is the first way the echo differs (then the rest is not compared), ``done`` that
+    the whole message came back intact; ``received`` the payload bytes seen; ``frames`` how many
+    frames carried it.
+    """
+
+    def __init__(self, opcode: int, size: int, offset: int = 0) -> None:
+        self.opcode, self.size, self.base = opcode, size, offset
+        self.received = 0
+        self.frames = 0
+        self.started = False
+        self.fin = False
+        self.problem: str | None = None
+        self.done = False
+
+    def start(self, opcode: int, fin: bool, rsv: int) -> None:
+        name = OPCODE_NAMES.get(opcode, f"opcode 0x{opcode:x}")
+        if not self.started and opcode == CONTINUATION:
+            self.problem = "a continuation frame with no message to continue (RFC 6455 §5.4)"
+        elif not self.started and opcode != self.opcode:
+            self.problem = f"a {name} message came back instead of the {OPCODE_NAMES[self.opcode]} message"
+        elif self.started and opcode != CONTINUATION:
+            self.problem = (f"a new {name} message after {self.received:,} of {self.size:,} bytes: the message was cut "
+                            f"(RFC 6455 §5.4)")
+        elif rsv:
+            self.problem = f"RSV bits 0x{rsv:x} set on a frame of the echo although no extension was negotiated"
+        self.started, self.fin = True, fin
+        self.frames += 1
+
+    def data(self, piece: bytes) -> None:
+        if self.problem is not None:
+            return
+        if self.received + len(piece) > self.size:
+            self.problem = f"more than the {self.size:,} bytes sent came back"
+            return
+        expected = generated(self.opcode, self.base + self.received, len(piece))
+        if piece != expected:
+            index = next(i for i, (a, b) in enumerate(zip(piece, expected)) if a != b)
+            self.problem = (f"byte {self.received + index:,} of {self.size:,} differs (got 0x{piece[index]:02x}, "
+                            f"sent 0x{expected[index]:02x})")
+            return
+        self.received += len(piece)
+
+    def end(self) -> None:
+        if self.problem is None and self.fin:
+            if self.received != self.size:
+                self.problem = f"the message came back with {self.received:,} bytes instead of {self.size:,}"
+            else:
+                self.done = True

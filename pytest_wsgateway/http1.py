@@ -14,14 +14,16 @@ reset the connection" is a legitimate answer to a malformed request.
 
 from __future__ import annotations
 
+import itertools
 import os
+import select
 import socket
 import ssl
 import time
 from dataclasses import dataclass, field
 
 from . import frames as wsframes
-from .exchange import ConnectError, Exchange, ExchangeError, TlsInfo
+from .exchange import LIMIT_CODES, ConnectError, Exchange, ExchangeError, SizedEcho, TlsInfo
 from .handshake import MAX_HEAD_BYTES, MalformedMessage, head_end, parse_response_head
 from .targets import Target
 
@@ -268,6 +270,11 @@ _OPCODES = {"ping": wsframes.PING, "close": wsframes.CLOSE, "text": wsframes.TEX
 #: Steps whose payload is a :class:`~pytest_wsgateway.frames.Burst` (told by name, not by class: a
 #: catalogue loaded before a module reload still runs).
 _BURSTS = frozenset({"fragments", "pings", "deflate-fragments"})
+#: A large message (a ladder rung, a flood) is read back with one timeout per read and at most this
+#: many timeouts in all (a flood: after its pause), so a target that trickles its echo still ends.
+LARGE_STEP_TIMEOUTS = 3
+#: Steps with their own send-and-read loop (:meth:`_Tunnel._sized`, ``_flood``, ``_half_close``).
+_STREAMED = frozenset({"sized", "flood", "half-close"})
 #: How a wait names its step in messages ("no answer to the text frame within 5 s").
 _STEP_NAMES = {"ping": "ping frame", "close": "close frame", "text": "text frame", "binary": "binary frame",
                "deflate-text": "text frame", "fragments": "fragmented message", "pings": "pings",
@@ -296,6 +303,10 @@ class _Tunnel:
         for action, payload in steps:
             if self._closed():
                 return
+            if action in _STREAMED:  # large messages: compared as they arrive, never held whole
+                if not getattr(self, "_" + action.replace("-", "_"))(payload):
+                    return
+                continue
             if action == "idle":
                 if not self._quiet():
                     return
@@ -390,6 +401,216 @@ class _Tunnel:
             return self._write(frame, f"compressed text frame ({len(payload)} bytes before compression)")
         kind = "text" if action == "deflate-text" else action
         return self._write(wsframes.encode(_OPCODES[action], payload), f"{kind} frame ({len(payload)} bytes)")
+
+    # -- large messages (the size ladder, backpressure) and the half-close -------------------------
+
+    def _stream(self) -> wsframes.FrameStream:
+        """The incremental decoder the streamed steps share (it starts with any partial frame left)."""
+        stream = getattr(self, "stream", None)
+        if stream is None:
+            stream = self.stream = wsframes.FrameStream()
+            stream.buffer, self.pending = self.pending, b""
+        return stream
+
+    def _keep(self, frame: wsframes.Frame) -> None:
+        if len(self.result.frames) < KEPT_FRAMES + KEPT_CONTROL:
+            self.result.frames.append(frame)
+        else:
+            self.result.frames_dropped += 1
+            self.result.bytes_dropped += len(frame.payload)
+
+    def _feed(self, data: bytes, matchers: list[wsframes.EchoMatcher], record: SizedEcho, answer_pings: bool) -> bool:
+        """Decode ``data`` into the matchers in turn; False once the step is over (a close frame,
+        bytes that are not frames, an echo that differs), with ``record`` saying why."""
+        self.received += len(data)
+        try:
+            events = self._stream().feed(data)
+        except wsframes.FrameError as exc:
+            self.result.frame_error = ExchangeError("not-frames", f"the echo of the {record.kind} message is not "
+                                                                  f"valid frames: {exc}")
+            record.outcome, record.detail = "altered", f"not valid frames: {exc}"
+            return False
+        for event in events:
+            if event[0] == "control":
+                frame = event[1]
+                self._keep(frame)
+                if frame.opcode == wsframes.CLOSE:
+                    code = int.from_bytes(frame.payload[:2], "big") if len(frame.payload) >= 2 else None
+                    record.close_code = code
+                    record.close_reason = frame.payload[2:125].decode("utf-8", "replace")
+                    record.outcome = "limit" if code in LIMIT_CODES else "closed"
+                    record.detail = (f"close frame {code if code is not None else 'without a status code'}"
+                                     + (f" {record.close_reason!r}" if record.close_reason else ""))
+                    return False
+                if frame.opcode == wsframes.PING and answer_pings and self.answered_pings < 16:
+                    self.answered_pings += 1
+                    self._write(wsframes.encode(wsframes.PONG, frame.payload),
+                                f"pong frame ({len(frame.payload)} bytes, answering a server ping)")
+                continue
+            self.frame_count += event[0] == "start"
+            if record.intact >= len(matchers):
+                continue  # a message after the echoes: not this step's business
+            matcher = matchers[record.intact]
+            if event[0] == "start":
+                matcher.start(event[1], event[2], event[3])
+            elif event[0] == "data":
+                matcher.data(event[1])
+            else:
+                matcher.end()
+            if matcher.problem is not None:
+                record.outcome, record.detail = "altered", matcher.problem
+                self.result.frame_error = ExchangeError("altered", f"the echo of the {record.kind} message of "
+                                                                   f"{record.size:,} bytes differs: {matcher.problem}")
+                return False
+            if matcher.done:
+                record.intact += 1
+        if self.frame_count > MAX_TUNNEL_FRAMES + len(matchers):
+            record.outcome, record.detail = "error", f"more than {MAX_TUNNEL_FRAMES:,} frames"
+            self.result.frame_error = ExchangeError("oversized", f"more than {MAX_TUNNEL_FRAMES:,} frames after the 101")
+            return False
+        return True
+
+    def _lost(self, record: SizedEcho, exc: BaseException | None, waited: float | None) -> None:
+        """``record``'s message did not come back: why, in the record and as the frame error."""
+        got = f"{record.intact} of {record.count} came back" if record.count > 1 else "it did not come back"
+        if exc is None:
+            self.result.closed_by_peer = True
+            record.outcome, kind, text = "eof", "closed", "the target closed the connection without a close frame"
+        elif isinstance(exc, TimeoutError):
+            record.outcome, kind, text = "silent", "timeout", (
+                f"nothing more within {waited:g} s" if waited is not None else
+                f"not complete within {LARGE_STEP_TIMEOUTS} x {self.timeout:g} s")
+        elif isinstance(exc, ConnectionResetError):
+            record.outcome, kind, text = "reset", "reset", "connection reset by the target"
+        else:
+            error = _os_error(exc) if isinstance(exc, OSError) else ExchangeError("io", str(exc))
+            record.outcome, kind, text = "error", error.kind, error.message
+        record.detail = f"{text}; {got}"
+        self.result.frame_error = ExchangeError(kind, f"{text} ({record.describe().split(':')[0]}: {got})")
+
+    def _sized(self, spec: wsframes.Sized) -> bool:
+        """One rung of the ladder: write the message (at most :data:`~pytest_wsgateway.frames.CHUNK`
+        bytes at a time, against a deadline), then compare what comes back as it arrives."""
+        result, sock = self.result, self.reader.sock
+        record = SizedEcho(spec.kind, spec.size, spec.fragments)
+        result.sized.append(record)
+        result.sent.append(spec.describe())
+        started = time.monotonic()
+        deadline = started + self.timeout
+        try:
+            for piece in wsframes.streamed(spec.opcode, 0, spec.fragment_sizes()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(remaining)
+                sock.sendall(piece)
+        except OSError:
+            pass  # the target may have stopped reading to close: what it sent says why
+        matchers = [wsframes.EchoMatcher(spec.opcode, spec.size)]
+        cap = time.monotonic() + LARGE_STEP_TIMEOUTS * self.timeout
+        try:
+            while record.intact < 1:
+                data = self.reader.recv(min(cap, time.monotonic() + self.timeout))
+                if not data:
+                    self._lost(record, None, self.timeout)
+                    return False
+                if not self._feed(data, matchers, record, answer_pings=True):
+                    return False
+        except OSError as exc:  # TimeoutError included
+            self._lost(record, exc, self.timeout if time.monotonic() < cap else None)
+            return False
+        finally:
+            record.seconds = round(time.monotonic() - started, 3)
+        record.outcome = "intact"
+        return True
+
+    def _flood(self, spec: wsframes.Flood) -> bool:
+        """Backpressure: write ``spec.count`` messages without reading (until TCP stops taking
+        them), do not read for ``spec.pause`` seconds, then read them all back while writing the
+        rest; everything within the timeout. Server pings are not answered meanwhile (a pong
+        cannot cut into a frame being written)."""
+        result, sock = self.result, self.reader.sock
+        record = SizedEcho("binary", spec.size, 1, count=spec.count)
+        result.sized.append(record)
+        result.sent.append(spec.describe())
+        try:  # a slow reader: a small receive window, so the target has to hold back or buffer
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        except OSError:
+            pass
+        started = time.monotonic()
+        deadline = started + spec.pause + LARGE_STEP_TIMEOUTS * self.timeout
+        pieces = itertools.chain.from_iterable(
+            wsframes.streamed(wsframes.BINARY, index * spec.size, [spec.size]) for index in range(spec.count))
+        matchers = [wsframes.EchoMatcher(wsframes.BINARY, spec.size, index * spec.size) for index in range(spec.count)]
+        pending, writing, blocked = b"", True, (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
+        sock.settimeout(0)
+        try:
+            while writing and time.monotonic() < deadline:  # write without reading
+                pending = pending or next(pieces, b"")
+                if not pending:
+                    writing = False
+                    break
+                try:
+                    pending = pending[sock.send(pending):]
+                except blocked:
+                    if not select.select([], [sock], [], max(0.0, min(0.25, deadline - time.monotonic())))[1]:
+                        record.stalled = True  # TCP backpressure: the target stopped taking bytes
+                        break
+            if spec.pause:
+                time.sleep(max(0.0, min(spec.pause, deadline - time.monotonic())))
+            idle = time.monotonic() + self.timeout
+            while record.intact < spec.count:  # read it all back, finishing the writes
+                remaining = min(deadline, idle) - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                buffered = isinstance(sock, ssl.SSLSocket) and sock.pending()
+                readable, writable, _ = ([sock], [], []) if buffered else select.select(
+                    [sock], [sock] if writing else [], [], remaining)
+                if readable:
+                    try:
+                        data = sock.recv(65536)
+                    except blocked:
+                        data = None
+                    if data == b"":
+                        self._lost(record, None, self.timeout)
+                        return False
+                    if data and not self._feed(data, matchers, record, answer_pings=False):
+                        return False
+                    if data:
+                        idle = time.monotonic() + self.timeout  # progress: each read waits one timeout
+                if writable and writing:
+                    pending = pending or next(pieces, b"")
+                    if not pending:
+                        writing = False
+                        continue
+                    try:
+                        pending = pending[sock.send(pending):]
+                        idle = time.monotonic() + self.timeout  # progress the other way counts too
+                    except blocked:
+                        pass
+        except OSError as exc:  # TimeoutError, a reset
+            self._lost(record, exc, self.timeout if time.monotonic() < deadline else None)
+            return False
+        finally:
+            record.seconds = round(time.monotonic() - started, 3)
+            sock.settimeout(self.timeout)
+        record.outcome = "intact"
+        return True
+
+    def _half_close(self, payload: bytes) -> bool:
+        """A close frame, then a TCP half-close (shutdown of the client's sending side only: on a
+        TLS connection the socket's, below TLS, so the client can still read), then wait for the
+        close reply."""
+        if not self._write(wsframes.encode(wsframes.CLOSE, payload), f"close frame ({len(payload)} bytes)"):
+            return False
+        try:
+            socket.socket.shutdown(self.reader.sock, socket.SHUT_WR)
+        except OSError as exc:
+            self.result.frame_error = _os_error(exc, "the TCP half-close failed: ")
+            return False
+        self.result.half_closed = True
+        self.result.sent.append("TCP half-close (FIN: the client sends nothing more, and goes on reading)")
+        return self._wait("close", payload)
 
     def _echoes(self, action: str, payload: bytes | wsframes.Burst) -> int:
         """How many messages equal to the step's message have come back so far (a step that

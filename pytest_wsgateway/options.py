@@ -67,6 +67,10 @@ OPTIONS = (
     ("report", "PATH", "write a report; the format follows the extension: .json, .md or .html (repeatable)", "list"),
     ("vantage", "NAME", "where this run is made from (e.g. eu-west), recorded in the JSON report; "
      "wsgateway-report merge names its columns after it (default: the host name)", "str"),
+    # The tunnel's size ladder (docs/tunnel.md):
+    ("max_message", "BYTES", "the message size the API must carry: a size-ladder message up to it that does not "
+     "come back intact fails (without it a limit announced with close 1009/1001 is reported, not failed); above "
+     "1 MiB it also runs the rungs over 1 MiB, up to 16 MiB (docs/tunnel.md)", "str"),
 )
 ENV_HEADER_PREFIX = "WSGATEWAY_HEADER_"
 BROWSER_ENV = "WSGATEWAY_BROWSER"
@@ -152,6 +156,7 @@ class GatewayOptions(NamedTuple):
     sources: tuple[tuple[str, str], ...] = ()
     #: where each of ``headers`` came from, in the same order (empty: the command line)
     header_sources: tuple[str, ...] = ()
+    max_message: str | None = None
 
     def source(self, name: str) -> str:
         """How a message names option ``name``: its flag, environment variable, or ini key and file."""
@@ -165,7 +170,7 @@ class GatewayOptions(NamedTuple):
         """Whether options that need validating were given (then a bad one stops the run at once)."""
         return bool(self.urls or self.targets or self.ca or self.timeout or self.headers or self.api
                     or self.subprotocols or self.rate or self.retry_budget or self.concurrency or self.http2
-                    or self.idle)
+                    or self.idle or self.max_message)
 
 
 def browser_env(value: str | None = None) -> tuple[bool, str | None]:
@@ -218,6 +223,7 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         vantage=values["vantage"] or None,
         sources=tuple((name, source) for name, (_, source) in given.items()),
         header_sources=tuple(source for _, source in headers),
+        max_message=values["max_message"] or None,
     )
 
 

@@ -154,8 +154,15 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
     return None
 
 
+def _sized(terminalreporter) -> bool:
+    """Whether a report carries the size ladder's result (under xdist the controller has no settings)."""
+    return any(name in ("wsgateway_largest_message", "wsgateway_message_limit")
+               for key in ("passed", "failed") for report in terminalreporter.stats.get(key, ())
+               for name, _ in getattr(report, "user_properties", ()) or ())
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if terminalreporter.stats.get("inconclusive") or options.SETTINGS_KEY in config.stash:
+    if terminalreporter.stats.get("inconclusive") or options.SETTINGS_KEY in config.stash or _sized(terminalreporter):
         from .session import summary
 
         summary(terminalreporter, exitstatus, config)

@@ -78,6 +78,10 @@ class Result:
     duration: float = 0.0
     message: str = ""
     known_failure: str | None = None
+    #: The size ladder (``wsgateway_largest_message``, ``wsgateway_message_limit``): the largest
+    #: message that came back intact before the first that did not, and how that one fared.
+    largest_message: int | None = None
+    message_limit: str | None = None
 
 
 def _props(report: pytest.TestReport) -> dict[str, Any]:
@@ -143,6 +147,10 @@ class GateRecorder:
                 rfc=str(props.get("wsgateway_rfc", "")), known_failure=props.get("wsgateway_known_failure"))
         if report.when == "call":
             result.duration = round(report.duration, 6)
+            if isinstance(props.get("wsgateway_largest_message"), int):
+                result.largest_message = props["wsgateway_largest_message"]
+            if props.get("wsgateway_message_limit"):
+                result.message_limit = str(props["wsgateway_message_limit"])
         verdict, message = _classify(report, result.known_failure)
         if verdict is None:
             return
@@ -299,6 +307,20 @@ def _write(path: str, text: str) -> None:
 # --- the document (the JSON schema, version 2) ---------------------------------------------------
 
 
+def message_sizes(results: list[tuple[int | None, str | None]]) -> tuple[int | None, str | None]:
+    """A target's size result from its ladder cases' ``(largest, limit)`` pairs: the largest message
+    that came back intact below the first size that did not, in every case that stopped (a case
+    stopped at its ``limit``: its largest counts; a case that carried every rung counts only when
+    none stopped), and the first limit met (by size). ``(None, None)`` when no ladder ran."""
+    stopped = [(largest, limit) for largest, limit in results if limit is not None]
+    if stopped:
+        largest_values = [largest for largest, _ in stopped]
+        lowest = None if None in largest_values else min(largest_values)
+        return lowest, min(stopped, key=lambda pair: -1 if pair[0] is None else pair[0])[1]
+    carried = [largest for largest, _ in results if largest is not None]
+    return (max(carried) if carried else None), None
+
+
 def _counts(results: list[Result]) -> dict[str, int]:
     counts = dict.fromkeys(VERDICTS, 0)
     for result in results:
@@ -330,10 +352,14 @@ def build_document(results: list[Result], targets: list[tuple[str, str]], exit_s
     target_entries = []
     for target_id in target_ids:
         mine = [r for r in results if r.target == target_id]
+        largest, limit = message_sizes([(r.largest_message, r.message_limit) for r in mine
+                                        if r.largest_message is not None or r.message_limit is not None])
         target_entries.append({
             "id": target_id,
             "url": known.get(target_id) or target_id,
             "passed": not any(r.verdict in FAILING for r in mine),
+            "largest_message": largest,
+            "message_limit": limit,
             "summary": {
                 "total": _counts(mine),
                 "by_level": {level: _counts([r for r in mine if r.level == level]) for level in levels},
@@ -445,6 +471,13 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+def size_text(entry: dict[str, Any]) -> str:
+    """A target's size ladder result in words (the reports, the terminal summary)."""
+    largest, limit = entry.get("largest_message"), entry.get("message_limit")
+    text = f"{largest:,} bytes came back intact" if largest is not None else "no ladder message came back intact"
+    return text + (f"; then {limit}" if limit else " (every size tried)")
+
+
 def _verdict_line(counts: dict[str, int]) -> list[str]:
     return [str(counts.get(verdict, 0)) for verdict in VERDICTS]
 
@@ -487,8 +520,10 @@ def render_markdown(document: dict[str, Any]) -> str:
             lines.append(f"| `{_cell(row['case'])}` | {row['level']} | " + " | ".join(cells) + " |")
     for target in document["targets"]:
         cases = _details_order(target["cases"])
-        lines += ["", f"## Target `{_cell(target['id'])}`", "", f"URL: {_cell(target['url'])}", "",
-                  "| Case | Title | Level | RFC | Verdict | Duration (s) |", "|---|---|---|---|---|---:|"]
+        lines += ["", f"## Target `{_cell(target['id'])}`", "", f"URL: {_cell(target['url'])}", ""]
+        if target.get("largest_message") is not None or target.get("message_limit"):
+            lines += [f"Largest message: {_cell(size_text(target))}", ""]
+        lines += ["| Case | Title | Level | RFC | Verdict | Duration (s) |", "|---|---|---|---|---|---:|"]
         for case in cases:
             lines.append(f"| `{_cell(case['id'])}` | {_cell(case['title'])} | {case['level']} | {_cell(case['rfc'])} | "
                          f"{_md_verdict(case['verdict'])} | {case['duration']:.3f} |")
@@ -646,6 +681,9 @@ def render_html(document: dict[str, Any]) -> str:
         head = "<tr><th>Case</th><th>Title</th><th>Level</th><th>RFC</th><th>Verdict</th><th>Duration (s)</th><th>Note</th></tr>"
         out += [f'<h2 id="target-{e(target["id"])}">Target <code>{e(target["id"])}</code></h2>',
                 f"<p>URL: {e(target['url'])}</p>"]
+        if target.get("largest_message") is not None or target.get("message_limit"):
+            out.append(f'<p class="sizes" data-largest-message="{target.get("largest_message") or ""}">'
+                       f"Largest message: {e(size_text(target))}</p>")
         if others:
             out += [f'<table class="cases" data-target="{e(target["id"])}">', head]
             out += [_case_row(target, case, (target["id"], case["id"]) in failing) for case in others]
@@ -679,4 +717,4 @@ def _case_row(target: dict[str, Any], case: dict[str, Any], linked: bool) -> str
 
 
 __all__ = ["BADGES", "GateRecorder", "Result", "SCHEMA_VERSION", "anchor", "build_document", "check_report_path",
-           "family", "headline", "render"]
+           "family", "headline", "message_sizes", "render", "size_text"]

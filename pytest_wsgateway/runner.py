@@ -55,6 +55,10 @@ class Outcome:
     #: The ``idle`` step's measurement: after how many seconds of quiet the connection was cut
     #: (None: it stayed open, or no idle step ran); kept when the exchange is let go.
     idle_cutoff: float | None = None
+    #: The size ladder (cases with ``sized`` steps): the largest message that came back intact
+    #: before the first one that did not, and how that one fared (None: every rung came back).
+    largest_message: int | None = None
+    message_limit: str | None = None
     _message: str | None = field(default=None, repr=False)
 
     @property
@@ -128,6 +132,9 @@ class Outcome:
             if exchange.sent or exchange.frames or exchange.frame_error or exchange.after_101:
                 lines.append("--- on the stream (HTTP/2 DATA) ---" if exchange.protocol == "h2" else "--- after the 101 ---")
                 lines += [f"> {sent}" for sent in exchange.sent]
+                lines += [f"< echo of the {record.describe()} ({record.seconds:.3f} s"
+                          + (", the client's writes were held back" if record.stalled else "") + ")"
+                          for record in exchange.sized[:SHOWN_FRAMES]]
                 lines += [f"< {frame.describe()}" for frame in exchange.frames[:SHOWN_FRAMES]]
                 hidden = len(exchange.frames) - SHOWN_FRAMES + exchange.frames_dropped
                 if hidden > 0:
@@ -188,10 +195,15 @@ LIVENESS = Case(id="liveness", title="A plain GET (is the target answering at al
                 request=RequestSpec(remove=("Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version")))
 
 
+#: Ladder rungs above this many bytes run only when ``--gateway-max-message`` declares more (1 MiB).
+LARGE_FROM = 1 << 20
+
+
 def unmet_requirement(case: Case, target: Target) -> str | None:
     """Why ``case`` cannot run against ``target`` (a skip reason), or None."""
     available = {"echo": target.echo, "api": target.api is not None, "verified-tls": not target.insecure,
-                 "subprotocol": bool(target.subprotocols), "idle": target.idle is not None}
+                 "subprotocol": bool(target.subprotocols), "idle": target.idle is not None,
+                 "large": target.max_message is not None and target.max_message > LARGE_FROM}
     return next((REQUIREMENTS[name] for name in case.requires if not available[name]), None)
 
 
@@ -210,7 +222,7 @@ def render(case: Case, target: Target) -> bytes:
 def judge(case: Case, target: Target, request: bytes, exchange: Exchange) -> list[checks.Finding]:
     """The case's checks on what happened (pure)."""
     context = checks.Context(scheme=target.scheme, path=target.path, api=target.api, insecure=target.insecure,
-                             subprotocols=target.subprotocols)
+                             subprotocols=target.subprotocols, max_message=target.max_message)
     return checks.evaluate(case.expect, request, exchange, context)
 
 
@@ -228,6 +240,10 @@ def run_case(case: Case, target: Target) -> Outcome:
         return outcome
     outcome.findings = judge(case, target, request, outcome.exchange)
     outcome.idle_cutoff = outcome.exchange.idle_cut
+    if outcome.exchange.sized:
+        largest, first = outcome.exchange.size_result()
+        outcome.largest_message = largest
+        outcome.message_limit = first.describe() if first is not None else None
     not_offered = checks.h2_not_offered(outcome.exchange)
     advertisement = any(name == "connect_protocol_advertised" for name, _ in case.expect)
     if not_offered and (not advertisement or target.http2 != "on"):

@@ -218,8 +218,34 @@ def properties(report: pytest.TestReport) -> dict:
         return {}
 
 
+def size_summary(terminalreporter) -> None:
+    """The size ladder's result per target: the largest message that came back intact, and the
+    limit met (a clean one is reported here, not failed; docs/tunnel.md)."""
+    per_target: dict[str, list[tuple[int | None, str | None]]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            props = properties(report)
+            largest, limit = props.get("wsgateway_largest_message"), props.get("wsgateway_message_limit")
+            if isinstance(largest, int) or limit:
+                per_target.setdefault(str(props.get("wsgateway_target", "")), []).append(
+                    (largest if isinstance(largest, int) else None, str(limit) if limit else None))
+    if not per_target:
+        return
+    from .reports import message_sizes, size_text
+
+    terminalreporter.section("wsgateway: message sizes", sep="-")
+    for target, results in per_target.items():
+        largest, limit = message_sizes(results)
+        terminalreporter.write_line(f"{target}: largest message: "
+                                    f"{size_text({'largest_message': largest, 'message_limit': limit})}")
+
+
 def summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """Say once per target why its cases were inconclusive, and how many answers were rate limits."""
+    """Say once per target why its cases were inconclusive, and how many answers were rate limits;
+    and the size ladder's result (:func:`size_summary`)."""
+    size_summary(terminalreporter)
     reasons: dict[tuple[str, str], int] = {}
     limited = 0
     for report in terminalreporter.stats.get("inconclusive", []):

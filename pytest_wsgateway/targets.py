@@ -72,6 +72,9 @@ class Target:
     #: ``rate`` / ``concurrency``); None: the run's ``--gateway-rate`` / ``--gateway-concurrency``.
     rate: float | None = None
     concurrency: int | None = None
+    #: ``--gateway-max-message``: the message size (bytes) the API must carry, or None (undeclared:
+    #: a size limit announced cleanly is reported, not failed; docs/tunnel.md).
+    max_message: int | None = None
 
     def runs(self, case) -> bool:
         """Whether ``case`` (a :class:`~pytest_wsgateway.cases.Case`) runs against this target."""

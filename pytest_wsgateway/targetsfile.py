@@ -16,6 +16,7 @@ The file (``docs/targets.md``)::
         secret_param: sig                   # or a list
         rate: 2                             # requests per second to this target
         concurrency: 4                      # of its cases at once
+        max_message: 1048576                # bytes the API must carry (the size ladder)
 
 A key is the ``--gateway-*`` option's name; what a target leaves out, the command line (or the
 environment, or the ini file) gives. Header values are secrets, so the file holds only references
@@ -39,7 +40,7 @@ from .targets import Target, TargetError, field_value_problem, is_token, parse_u
 
 #: The keys of one target; each but ``id``, ``url`` and ``headers`` is the option's own name.
 KEYS = ("id", "url", "headers", "ca", "insecure", "subprotocol", "echo", "origin", "api", "timeout", "secret_param",
-        "idle", "rate", "concurrency")
+        "idle", "rate", "concurrency", "max_message")
 #: A target id: what follows ``@`` in a test id, so safe in ``-k``, file names and reports.
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -158,6 +159,11 @@ def _target(entry: object, where: str, index: int, base: str, defaults: Mapping[
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 256:
             raise TargetError(f"{where}: 'concurrency' must be a whole number from 1 to 256 (cases at once)")
         settings["concurrency"] = concurrency
+    if "max_message" in entry:
+        size = entry["max_message"]
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= 1 << 40:
+            raise TargetError(f"{where}: 'max_message' must be a whole number of bytes above 0")
+        settings["max_message"] = size
     if "api" in entry:
         from .apidef import ApiDefinitionError, load_api
 

@@ -54,6 +54,7 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
     idle = _seconds(options.idle, source("idle"), None, "a number of seconds above 0 (at most 86400)")
     if idle is not None and idle > 86400:
         raise pytest.UsageError(f"{source('idle')} {options.idle!r}: expected a number of seconds above 0 (at most 86400)")
+    max_message = message_size(options.max_message, source("max_message"))
     http2 = (options.http2 or "").strip().lower() or None
     if http2 is not None and http2 not in HTTP2_MODES:
         raise pytest.UsageError(f"{source('http2')} {options.http2!r}: expected one of {', '.join(HTTP2_MODES)}")
@@ -69,7 +70,7 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
         api = load_api(options.api, source("api")) if options.api else None
         defaults = {"headers": headers, "origin": options.origin, "subprotocols": tuple(options.subprotocols),
                     "api": api, "timeout": timeout, "secret_params": tuple(options.secret_params),
-                    "http2": http2 or HTTP2_DEFAULT_GIVEN, "idle": idle}
+                    "http2": http2 or HTTP2_DEFAULT_GIVEN, "idle": idle, "max_message": max_message}
         targets = unique_ids([parse_url(url, ca_file=options.ca, insecure=options.insecure, echo=options.echo,
                                         option=source("url"), **defaults) for url in options.urls])
         warnings: list[str] = []
@@ -104,6 +105,20 @@ def _file_targets(options, defaults: dict, taken: set[str], warnings: list[str])
         raise TargetError(f"{option} {options.targets}: target id {clash!r} is also the id of a --gateway-url "
                           f"target (ids must be unique)")
     return found
+
+
+#: The largest ``--gateway-max-message`` (1 TiB: a number, not a buffer; the ladder stops at 16 MiB).
+MAX_MESSAGE_OPTION = 1 << 40
+
+
+def message_size(text: str | None, flag: str) -> int | None:
+    """``--gateway-max-message``: a whole number of bytes above 0, or None when not given; usage error otherwise."""
+    if not text:
+        return None
+    value = text.strip().replace("_", "")
+    if not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_MESSAGE_OPTION):
+        raise pytest.UsageError(f"{flag} {text!r}: expected a whole number of bytes above 0, e.g. 1048576")
+    return int(value)
 
 
 def _count(text: str | None, flag: str, default: int) -> int:

@@ -3,8 +3,8 @@
 Sans-I/O: it reads frames from websockets' :class:`~websockets.protocol.Protocol` events and
 answers through the same protocol object; the server shells (:mod:`.server`, :mod:`.http2`) move
 the bytes. Complete text and binary messages are echoed whole (fragments reassembled); pings,
-pongs and close frames are handled by websockets. The fault profile decides two details
-(``ping_ends_message``, ``utf8_unchecked``).
+pongs and close frames are handled by websockets. The fault profile decides some details
+(``ping_ends_message``, ``utf8_unchecked``, ``drop_above``, ``limit_above``, ``refragment``).
 
 (PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
@@ -30,6 +30,7 @@ class Echo:
         self.opcode: Opcode | None = None
         self.parts: list[bytes] = []
         self.relaying = False  # ping-ends-message: continuations after the ping go out as they come
+        self.replied = False  # resets-on-half-close: the close frame was seen
 
     def process(self, events: list[Any]) -> None:
         for frame in events:
@@ -54,8 +55,14 @@ class Echo:
                 self.opcode, self.parts = None, []
 
     def _echo(self, opcode: Opcode, payload: bytes) -> None:
-        protocol = self.protocol
+        protocol, fault = self.protocol, self.fault
         if protocol.state is not State.OPEN:
+            return
+        if fault.drop_above and len(payload) > fault.drop_above:
+            return  # drops-big-messages: gone, without a word
+        if fault.limit_above and len(payload) > fault.limit_above:
+            protocol.fail(CloseCode.MESSAGE_TOO_BIG,
+                          f"message of {len(payload)} bytes exceeds the limit of {fault.limit_above} bytes")
             return
         if opcode is Opcode.TEXT:
             try:
@@ -66,7 +73,13 @@ class Echo:
             send = protocol.send_text
         else:
             send = protocol.send_binary
-        if self.fault.split_compressed_echo and protocol.extensions and len(payload) > 1:
+        if fault.refragment:  # refragments: the message in frames of at most `size` bytes
+            size = fault.refragment
+            parts = [payload[start : start + size] for start in range(0, len(payload), size)] or [b""]
+            send(parts[0], fin=len(parts) == 1)
+            for index, part in enumerate(parts[1:], 2):
+                protocol.send_continuation(part, fin=index == len(parts))
+        elif self.fault.split_compressed_echo and protocol.extensions and len(payload) > 1:
             send(payload[: len(payload) // 2], fin=False)
             protocol.send_continuation(payload[len(payload) // 2 :], fin=True)
         else:

@@ -30,6 +30,9 @@ runs the strict code unchanged through the same seams; it is not one of the :dat
 * ``split_compressed_echo``, ``keeps_context`` (:meth:`Fault.extension`) -- permessage-deflate:
   the echo of a compressed message in fragments, the compression context kept against the 101.
 * ``idle_cut`` (:meth:`Fault.idle_limit`) -- how long an open WebSocket may stay quiet.
+* ``drop_above``, ``limit_above``, ``reset_on_half_close``, ``reset_under_backpressure`` -- large
+  messages, the TCP half-close and a slow reader; ``refragment`` -- how the echo is framed (legal:
+  :data:`LEGAL`).
 
 (PYTEST_DONT_REWRITE: no assertions to rewrite; pytest marks the plugin's package for rewriting.)
 """
@@ -58,7 +61,7 @@ from .http import (
 )
 from .http2 import H2_RULES, H2Response
 
-__all__ = ["Fault", "FAULTS", "STRICT", "RULES", "get", "resolve", "names"]
+__all__ = ["Fault", "FAULTS", "LEGAL", "STRICT", "RULES", "get", "resolve", "names"]
 
 #: Request rules a profile may ignore (see :func:`_normalise`).
 RULES = (
@@ -115,6 +118,20 @@ class Fault:
     h2_end_stream: bool = False
     #: Opcodes of the server's frames dropped on HTTP/2 streams only (HTTP/1.1 is unaffected).
     h2_drop_opcodes: frozenset[int] = frozenset()
+    #: Messages larger than this many bytes are not echoed, silently (0: no such limit).
+    drop_above: int = 0
+    #: Messages larger than this many bytes fail the connection with 1009 and a reason (0: none).
+    limit_above: int = 0
+    #: A TCP half-close (EOF) that follows the client's close frame before the reply went out
+    #: resets the connection; the reply is held this long for it to arrive (a relay's round trip).
+    reset_on_half_close: float = 0.0
+    #: The echo is written without waiting for a slow reader (reading goes on), and once more than
+    #: this many bytes wait unsent the connection is reset; the kernel send buffer is 64 KiB, so the
+    #: bytes wait in the relay's own buffer (0: never; the correct server holds the sender back).
+    reset_under_backpressure: int = 0
+    #: Echoed messages go out in frames of at most this many bytes (0: one frame): a legal
+    #: intermediary that splits and coalesces fragments (RFC 6455 §5.4).
+    refragment: int = 0
 
     def __post_init__(self) -> None:
         unknown = set(self.ignores) - set(RULES)
@@ -678,6 +695,36 @@ _PROFILES = (
         idle_cut=2.0,
     ),
     Fault(
+        "drops-big-messages",
+        doc="Messages larger than 65,536 bytes vanish: they are neither relayed nor refused, and the connection "
+            "stays open. A gateway whose buffer limit discards what does not fit instead of closing with 1009.",
+        seen="",
+        drop_above=65536,
+    ),
+    Fault(
+        "clean-size-limit",
+        doc="Messages larger than 65,536 bytes are refused cleanly: a close frame with 1009 (Message Too Big) "
+            "and a reason. Legal (AWS API Gateway, Kong and APISIX have such limits): without "
+            "--gateway-max-message it is reported, not failed; with a declared larger size it fails.",
+        seen="",
+        limit_above=65536,
+    ),
+    Fault(
+        "resets-on-half-close",
+        doc="A TCP half-close from the client after its close frame resets the connection before the close "
+            "reply is sent: the relay treats the FIN as the end of both directions.",
+        seen="haproxy#3205",
+        reset_on_half_close=0.2,
+    ),
+    Fault(
+        "resets-under-backpressure",
+        doc="A client that does not read for a while gets its connection reset: the relay goes on reading and "
+            "buffers what the client does not take, then resets the connection once more than 1.5 MiB waits, "
+            "instead of holding the sender back (TCP flow control).",
+        seen="gravitee#918",
+        reset_under_backpressure=3 << 19,
+    ),
+    Fault(
         "close-after-101",
         doc="The connection is closed right after the 101: the 101 is not a working tunnel.",
         seen="aiohttp#2973",
@@ -752,6 +799,20 @@ _PROFILES = (
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _PROFILES}
 
+#: Behaviours of a legal intermediary, served like fault profiles (``ServerConfig(fault=...)``, the
+#: CLI's ``--fault``) but not faults: the suite must pass every case against them
+#: (``tests/suite/test_mutation.py``), so they are not in :data:`FAULTS` or the mutation score.
+LEGAL: dict[str, Fault] = {fault.name: fault for fault in (
+    Fault(
+        "refragments",
+        doc="Every echoed message goes out in frames of at most 4,096 bytes, whatever fragments it came in "
+            "(they are coalesced first). Legal: \"an intermediary might coalesce and/or split frames\" "
+            "(RFC 6455 §5.4).",
+        seen="",
+        refragment=4096,
+    ),
+)}
+
 #: The correct server: every seam is the strict code (:func:`.http.parse_request_head`,
 #: :func:`.http.validate_upgrade`, the response as decided, every frame, no delay). What
 #: ``ServerConfig(fault=None)`` serves; not a fault profile, so not in :data:`FAULTS`.
@@ -769,7 +830,7 @@ def names() -> list[str]:
 def get(name: str) -> Fault:
     """The profile called ``name``; ValueError (naming the known ones) otherwise."""
     try:
-        return FAULTS[name]
+        return FAULTS[name] if name in FAULTS else LEGAL[name]
     except KeyError:
         raise ValueError(f"unknown fault profile {name!r}; known: {', '.join(FAULTS)}") from None
 

@@ -50,6 +50,7 @@ import email.utils
 import logging
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -99,7 +100,9 @@ class ServerConfig:
     max_line: int = 8192
     max_headers: int = 128
     max_connections: int = 1024
-    max_message_size: int = 1 << 20
+    #: Larger messages are refused with 1009 (Message Too Big). 16 MiB: the top of the suite's size
+    #: ladder, so the embedded server and the gateways' backend carry every rung.
+    max_message_size: int = 16 << 20
     #: The wss listener offers ALPN ``h2`` (then ``http/1.1``) and speaks RFC 8441 over it.
     http2: bool = True
     #: The ws listener also speaks HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3): a connection
@@ -556,6 +559,12 @@ class ReferenceServer:
         protocol.extensions = [self._fault.extension(extension) for extension in accept.extensions]
         protocol.subprotocol = accept.subprotocol
         echo = _Echo(protocol, self._fault)
+        if self._fault.reset_under_backpressure:  # the fixed 64 KiB buffer of the faulty relay
+            sock = writer.get_extra_info("socket")
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+            except (AttributeError, OSError):
+                pass
 
         try:
             await self._websocket_loop(reader, writer, protocol, echo, leftover)
@@ -601,6 +610,15 @@ class ReferenceServer:
             if data:
                 protocol.receive_data(data)
                 echo.process(protocol.events_received())
+                if self._fault.reset_on_half_close and protocol.close_rcvd is not None and not echo.replied:
+                    echo.replied = True  # resets-on-half-close: the reply waits a relay's round trip...
+                    try:
+                        more = await asyncio.wait_for(reader.read(_READ_SIZE), self._fault.reset_on_half_close)
+                    except asyncio.TimeoutError:
+                        more = None
+                    if more == b"":  # ... and a FIN meanwhile ends both directions, abruptly
+                        _reset(writer)
+                        return
             else:
                 protocol.receive_eof()
             if await self._flush(writer, protocol) or not data:
@@ -617,8 +635,25 @@ class ReferenceServer:
                     done = True  # TLS: no half-close; close once drained
             else:
                 writer.write(chunk)
+        cap = self._fault.reset_under_backpressure
+        if cap:  # resets-under-backpressure: no waiting for a slow reader, and a reset when the buffer is full
+            if writer.transport.get_write_buffer_size() > cap:
+                _reset(writer)
+                return True
+            return done
         await asyncio.wait_for(writer.drain(), self.config.close_timeout)
         return done
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0), dropping what is unsent (fault profiles)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    writer.transport.abort()
 
 
 def _set_nodelay(writer: asyncio.StreamWriter) -> None:

@@ -216,7 +216,7 @@ ONE = "targets:\n  - id: gw\n    url: ws://gw.invalid/ws\n"
                  "(did you mean 'subprotocol'?)", id="bad-key"),
     pytest.param(ONE + "    colour: blue\n",
                  "ERROR: --gateway-targets targets.yaml: target 'gw': unknown key 'colour' (expected one of: id, url, "
-                 "headers, ca, insecure, subprotocol, echo, origin, api, timeout, secret_param, idle, rate, concurrency)", id="unknown-key"),
+                 "headers, ca, insecure, subprotocol, echo, origin, api, timeout, secret_param, idle, rate, concurrency, max_message)", id="unknown-key"),
     pytest.param(ONE + "    timeout: '3'\n",
                  "ERROR: --gateway-targets targets.yaml: target 'gw': 'timeout' must be a number of seconds above 0 "
                  "(at most 3600)", id="wrong-type"),
@@ -247,7 +247,7 @@ def test_the_message_names_the_environment_variable_that_gave_the_file(pytester,
     monkeypatch.setenv("WSGATEWAY_TARGETS", "targets.yaml")
     _usage_error(pytester, ONE + "    colour: blue\n",
                  "ERROR: WSGATEWAY_TARGETS targets.yaml: target 'gw': unknown key 'colour' (expected one of: id, url, "
-                 "headers, ca, insecure, subprotocol, echo, origin, api, timeout, secret_param, idle, rate, concurrency)", "-q")
+                 "headers, ca, insecure, subprotocol, echo, origin, api, timeout, secret_param, idle, rate, concurrency, max_message)", "-q")
 
 
 def test_a_yaml_alias_bomb_and_a_huge_file_are_refused_at_once(pytester):

@@ -84,6 +84,41 @@ def test_suite_verdicts_through_the_gateway_are_the_expected_ones(kind, gateways
     assert sum(verdict.outcome in ("passed", "inconclusive") for verdict in found.values()) >= 50
 
 
+#: The largest message each gateway carries by default (bytes; docs/gateways.md says the same): the
+#: size ladder up to 16 MiB, text and binary, one frame and fragmented, through the gateway to the
+#: reference backend (which carries 16 MiB). None: no message gets through (no 101).
+LARGEST_MESSAGE = {"nginx-map-recipe": 16 << 20, "nginx-no-upgrade": None, "haproxy": 16 << 20, "caddy": 16 << 20}
+
+
+class _Sizes:
+    """Records each ladder case's ``(largest, limit)`` JUnit properties per target."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, list[tuple[int | None, str | None]]] = {}
+
+    def pytest_runtest_logreport(self, report) -> None:
+        props = dict(report.user_properties)
+        if report.when == "call" and ("wsgateway_largest_message" in props or "wsgateway_message_limit" in props):
+            self.found.setdefault(str(props["wsgateway_target"]), []).append(
+                (props.get("wsgateway_largest_message"), props.get("wsgateway_message_limit")))
+
+
+def test_the_largest_message_each_gateway_carries_by_default(gateways, pytester):
+    """The size ladder with the rungs over 1 MiB (--gateway-max-message 16 MiB) through every gateway:
+    the largest message that comes back intact is the one docs/gateways.md records."""
+    from pytest_wsgateway.reports import message_sizes
+
+    sizes = _Sizes()
+    pytester.inline_run(*_gateways.suite_args([g.url for g in gateways.running.values()], gateways.ca),
+                        "--gateway-max-message=16777216", "-k", "tunnel-size", plugins=[sizes])
+    text = (_gateways.Path(__file__).resolve().parents[2] / "docs" / "gateways.md").read_text(encoding="utf-8")
+    for kind, running in gateways.running.items():
+        largest, limit = message_sizes(sizes.found.get(target_id(running.url), []))
+        assert (largest, limit) == (LARGEST_MESSAGE[kind], None if largest else limit), (kind, largest, limit)
+        shown = "none (no 101)" if largest is None else f"{largest:,} bytes"
+        assert f"| {kind} | {shown} |" in text, f"docs/gateways.md: the largest message of {kind} is {shown}"
+
+
 def test_the_misconfigured_nginx_fails_the_101_cases():
     """The file itself must say so: a gateway without WebSocket forwarding never upgrades."""
     expected = _gateways.load_expected(_gateways.EXPECTED_DIR / "nginx-no-upgrade.yaml")

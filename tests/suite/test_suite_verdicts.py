@@ -16,9 +16,10 @@ def failed_cases(reprec):
 
 
 def test_reference_server_passes_every_case_over_ws_and_wss(pytester):
-    # --gateway-idle: the opt-in idle case runs too (a short quiet time)
+    # --gateway-idle: the opt-in idle case runs too (a short quiet time); --gateway-max-message above
+    # 1 MiB: the opt-in rungs up to 16 MiB run too.
     reprec = pytester.inline_run("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider",
-                                 "--gateway-idle=0.2")
+                                 "--gateway-idle=0.2", "--gateway-max-message=16777216")
     passed, skipped, failed = reprec.listoutcomes()
     # The Chromium probe runs only with --gateway-browser; nothing else may be skipped (the embedded
     # server negotiates permessage-deflate, so the tunnel-deflate-* cases run).

@@ -31,7 +31,7 @@ def tls_server(tmp_path_factory):
 def test_ca_file_trusts_the_gateway_and_every_wss_case_passes(pytester, tls_server):
     url, ca_file = tls_server
     result = pytester.runpytest_subprocess(*SUITE, f"--gateway-url={url}", f"--gateway-ca={ca_file}",
-                                           "--gateway-echo", timeout=120)
+                                           "--gateway-echo", "--gateway-max-message=16777216", timeout=120)
     outcomes = result.parseoutcomes()
     assert result.ret == 0 and outcomes.get("failed", 0) == 0
     # Skipped: the cases that need an API definition, --gateway-subprotocol or --gateway-idle, and the
