@@ -203,7 +203,7 @@ def round_trips(case: Case) -> int:
         if action == "idle":
             trips += IDLE_ROUND_TRIPS
             continue
-        size = len(payload) if isinstance(payload, bytes) else sum(len(frame[1]) for frame in payload.frames)
+        size = len(payload) if isinstance(payload, bytes) else payload.nbytes  # Burst, Sized, Flood
         trips += 1 + size // BYTES_PER_ROUND_TRIP
     return trips
 

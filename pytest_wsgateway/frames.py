@@ -70,6 +70,11 @@ class Burst:
     compressed: bool = False
 
     @property
+    def nbytes(self) -> int:
+        """Payload bytes the step sends, all frames together (before compression)."""
+        return sum(len(payload) for _, payload, _ in self.frames)
+
+    @property
     def message(self) -> tuple[int, bytes] | None:
         """The data message the burst carries (the first fragment's opcode, all payloads), or None."""
         data = [(opcode, payload) for opcode, payload, _ in self.frames if opcode < CLOSE]
@@ -379,6 +384,11 @@ class Sized:
     def kind(self) -> str:
         return OPCODE_NAMES[self.opcode]
 
+    @property
+    def nbytes(self) -> int:
+        """Payload bytes the step sends (and expects back)."""
+        return self.size
+
     def describe(self) -> str:
         framing = "one frame" if self.fragments == 1 else f"{self.fragments} fragments"
         return f"{self.kind} message ({self.size:,} bytes, {framing})"
@@ -397,6 +407,11 @@ class Flood:
     count: int
     size: int
     pause: float = 0.0
+
+    @property
+    def nbytes(self) -> int:
+        """Payload bytes the step sends (and expects back)."""
+        return self.count * self.size
 
     def describe(self) -> str:
         return f"{self.count} binary messages of {self.size:,} bytes ({self.count * self.size:,} bytes), unread"
