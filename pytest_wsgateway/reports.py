@@ -475,7 +475,7 @@ def size_text(entry: dict[str, Any]) -> str:
     """A target's size ladder result in words (the reports, the terminal summary)."""
     largest, limit = entry.get("largest_message"), entry.get("message_limit")
     text = f"{largest:,} bytes came back intact" if largest is not None else "no ladder message came back intact"
-    return text + (f"; then {limit}" if limit else " (every size tried)")
+    return text + (f"; then {limit}" if limit else " (the largest size sent; no limit met)")
 
 
 def _verdict_line(counts: dict[str, int]) -> list[str]:

@@ -228,7 +228,7 @@ def test_a_targets_size_is_bounded_by_the_case_that_stopped_first():
         65535, "limit at 65,536")
     assert message_sizes([(None, "nothing came back"), (1 << 20, None)]) == (None, "nothing came back")
     assert size_text({"largest_message": 65536, "message_limit": "x"}) == "65,536 bytes came back intact; then x"
-    assert size_text({"largest_message": 1 << 20}) == "1,048,576 bytes came back intact (every size tried)"
+    assert size_text({"largest_message": 1 << 20}) == "1,048,576 bytes came back intact (the largest size sent; no limit met)"
 
 
 @pytest.mark.parametrize(("text", "value"), [(None, None), ("", None), ("1048576", 1 << 20), (" 16_777_216 ", 16 << 20)])
