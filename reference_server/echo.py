@@ -11,12 +11,13 @@ pongs and close frames are handled by websockets. The fault profile decides some
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import Protocol, State
 
-from .faults import Fault
+if TYPE_CHECKING:  # pragma: no cover  (faults imports http2, which imports this module)
+    from .faults import Fault
 
 __all__ = ["Echo"]
 
