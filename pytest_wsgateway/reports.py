@@ -104,6 +104,19 @@ def _text(report: pytest.TestReport) -> str:
     return text
 
 
+def _crash_line(report: pytest.TestReport) -> str:
+    """What went wrong in a failed test's report, in one line: pytest's crash message (the
+    exception), else the first ``E`` line of the (redacted) traceback text, else its first line."""
+    crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return str(crash.message)
+    text = _text(report)
+    for line in text.splitlines():
+        if line.startswith("E "):
+            return line[1:].strip()
+    return text
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
@@ -123,6 +136,9 @@ class GateRecorder:
         self.case_order = case_order  # the catalogue's case ids, in catalogue order
         self.previous = previous  # the Baseline given with --gateway-known-failures, if any
         self.results: dict[str, Result] = {}
+        #: Tests of the run that are not conformance cases (origin-policy, browser-probe, a project's
+        #: own tests) and failed or errored: node id -> what the report says of them.
+        self.others: dict[str, dict[str, str]] = {}
         self.written: list[str] = []
         #: ``--dist each`` (pytest-xdist): every worker runs every item, each one a vantage point of
         #: its own: worker id -> its results, and -> its host (sent back in ``workeroutput``).
@@ -135,6 +151,9 @@ class GateRecorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = _props(report)
         if "wsgateway_case" not in props:
+            if report.failed and report.nodeid not in self.others:  # the run fails for it: say so
+                self.others[report.nodeid] = {"test": report.nodeid, "verdict": "fail" if report.when == "call" else "error",
+                                              "phase": report.when, "message": headline(_crash_line(report))}
             return
         results = self.results
         if self.each and getattr(report, "node", None) is not None:
@@ -195,7 +214,8 @@ class GateRecorder:
         if self.per_worker:
             self._worst_of_each()
         ordered = self.ordered()
-        document = build_document(ordered, self.targets, int(exitstatus), run=run_facts(self.vantage))
+        document = build_document(ordered, self.targets, int(exitstatus), run=run_facts(self.vantage),
+                                  others=list(self.others.values()))
         failed = False
         for path in [path for path in self.reports if path.lower().endswith(".json")] if self.per_worker else ():
             stem = path[:-len(".json")]
@@ -340,8 +360,11 @@ def run_facts(vantage: str | None) -> dict[str, Any]:
 
 
 def build_document(results: list[Result], targets: list[tuple[str, str]], exit_status: int,
-                   run: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The report as plain data; every format is rendered from it. See docs/report-schema.md."""
+                   run: dict[str, Any] | None = None, others: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The report as plain data; every format is rendered from it. See docs/report-schema.md.
+
+    ``others``: the run's failed or errored tests that are not conformance cases (``test``,
+    ``verdict`` fail/error, ``phase``, ``message``), so that a failed exit status is explained."""
     from . import __version__ as version
 
     levels = _levels(results)
@@ -388,6 +411,7 @@ def build_document(results: list[Result], targets: list[tuple[str, str]], exit_s
                     "by_level": {level: _counts([r for r in results if r.level == level]) for level in levels}},
         "targets": target_entries,
         "matrix": {"targets": target_ids, "rows": list(rows.values())},
+        "other_failures": list(others or ()),
     }
 
 
@@ -511,6 +535,13 @@ def render_markdown(document: dict[str, Any]) -> str:
             for target, case in items:
                 lines.append(f"| {_md_verdict(case['verdict'])} | `{_cell(case['id'])}` | {_cell(target['id'])} | "
                              f"{case['level']} | {_cell(headline(case['message']))} |")
+    others = document.get("other_failures") or []
+    if others:
+        lines += ["", "## Other tests that failed", "",
+                  f"{len(others)} test(s) of the run that are not conformance cases failed; the exit status counts them.",
+                  "", "| Verdict | Test | Phase | What went wrong |", "|---|---|---|---|"]
+        lines += [f"| {_md_verdict(other['verdict'])} | `{_cell(other['test'])}` | {other['phase']} | {_cell(other['message'])} |"
+                  for other in others]
     matrix = document["matrix"]
     if len(matrix["targets"]) > 1:
         lines += ["", "## Matrix", "", "| Case | Level | " + " | ".join(_cell(t) for t in matrix["targets"]) + " |",
@@ -642,6 +673,16 @@ def render_html(document: dict[str, Any]) -> str:
                            f'<td><code>{e(target["id"])}</code></td><td>{e(case["level"])}</td>'
                            f'<td class="what">{e(headline(case["message"]))}</td></tr>')
             out.append("</table>")
+    # -- tests of the run that are not conformance cases and failed: they explain the exit status
+    others = document.get("other_failures") or []
+    if others:
+        out += [f'<h2 id="other-failures">Other tests that failed: {len(others)}</h2>',
+                "<p>Not conformance cases; the exit status counts them.</p>", '<table class="index">',
+                "<tr><th>Verdict</th><th>Test</th><th>Phase</th><th>What went wrong</th></tr>"]
+        out += [f'<tr class="{e(other["verdict"])}"><td class="v">{_badge(other["verdict"])}</td>'
+                f'<td><code>{e(other["test"])}</code></td><td>{e(other["phase"])}</td>'
+                f'<td class="what">{e(other["message"])}</td></tr>' for other in others]
+        out.append("</table>")
     # -- the matrix (several targets): every failing cell links to its details
     matrix = document["matrix"]
     if len(matrix["targets"]) > 1:

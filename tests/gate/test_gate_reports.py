@@ -272,3 +272,38 @@ def test_the_summary_line_is_never_cut_mid_word():
     assert headline("x\n  expected: Upgrade: websocket\n  actual:   no Upgrade header\n") == \
         "expected Upgrade: websocket; got no Upgrade header"
     assert headline("short\nsecond") == "short"
+
+
+def test_a_failing_test_that_is_not_a_case_is_in_every_report(pytester):
+    """A run that fails for a test outside the catalogue (origin-policy, browser-probe, a project's own
+    test) says which in the reports: before, the JSON said exit status 1 with no failure anywhere."""
+    pytester.makepyfile(test_extra="""
+        import pytest
+
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("fixture broke, token s3cr3t-header-value")
+
+        def test_setup_breaks(broken):
+            pass
+
+        def test_call_fails():
+            assert 1 == 2
+    """)
+    result = run(pytester, "test_extra.py", "-k", "accept-rfc-vector or test_setup_breaks or test_call_fails",
+                 "--gateway-header=X-Api-Key: s3cr3t-header-value", *reports("r.json", "r.md", "r.html"))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    document = read_json(pytester.path / "r.json")
+    assert document["summary"]["total"]["fail"] == document["summary"]["total"]["error"] == 0  # the cases pass
+    others = {other["test"]: other for other in document["other_failures"]}
+    assert set(others) == {"test_extra.py::test_setup_breaks", "test_extra.py::test_call_fails"}
+    assert (others["test_extra.py::test_setup_breaks"]["verdict"], others["test_extra.py::test_setup_breaks"]["phase"]) == (
+        "error", "setup")
+    assert others["test_extra.py::test_call_fails"]["verdict"] == "fail"
+    assert "RuntimeError" in others["test_extra.py::test_setup_breaks"]["message"]
+    for name in ("r.json", "r.md", "r.html"):
+        text = (pytester.path / name).read_text()
+        assert "s3cr3t-header-value" not in text
+        assert "test_setup_breaks" in text and "test_call_fails" in text
+    assert "## Other tests that failed" in (pytester.path / "r.md").read_text()
+    assert 'id="other-failures"' in (pytester.path / "r.html").read_text()
