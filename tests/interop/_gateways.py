@@ -86,7 +86,7 @@ H2_PEERS = {"hypercorn": "hypercorn", "haproxy-h2": "haproxy", "apache-h2": "apa
 
 #: The HTTP/1.1 suite through an HTTP/2 gateway's TLS listener (ALPN offers http/1.1 too): expected-verdicts
 #: file name -> the gateway kind (tests/interop/test_http2_peers.py).
-H11_VIA_H2 = {"apache": "apache-h2"}
+H11_VIA_H2 = {"apache": "apache-h2", "nghttpx": "nghttpx-h2"}
 #: The HTTP/2 peers that do not offer RFC 8441 (controls): the family must skip, "RFC 8441 not offered".
 H2_CONTROLS = ("nginx-h2", "caddy-h2")
 #: One line per HTTP/2 gateway, for docs.

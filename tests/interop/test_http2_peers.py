@@ -10,8 +10,8 @@ CONNECT shows "RFC 8441 not offered": skipped, never failed.
 Real gateways with an HTTP/2 TLS listener in front of the reference server's HTTP/1.1 ws:// listener
 (tests/interop/_gateways.py): HAProxy, Apache (``H2WebSockets on``) and nghttpx are pinned the same
 way; nginx and Caddy, which do not offer RFC 8441, are the controls (their files say ``not_offered``).
-The HTTP/1.1 suite also runs through Apache's listener (``apache.yaml``). A missing binary skips its
-tests, except under ``CI=true`` (:func:`_gateways.require_binary`).
+The HTTP/1.1 suite also runs through Apache's and nghttpx's listeners (``apache.yaml``, ``nghttpx.yaml``).
+A missing binary skips its tests, except under ``CI=true`` (:func:`_gateways.require_binary`).
 """
 
 from __future__ import annotations
