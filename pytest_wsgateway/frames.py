@@ -44,15 +44,7 @@ class Frame:
 def encode(opcode: int, payload: bytes = b"", *, fin: bool = True, mask_key: bytes | None = None) -> bytes:
     """One masked client frame. ``mask_key`` defaults to 4 fresh random bytes (§5.3)."""
     key = os.urandom(4) if mask_key is None else mask_key
-    head = bytes([(0x80 if fin else 0) | opcode])
-    length = len(payload)
-    if length < 126:
-        head += bytes([0x80 | length])
-    elif length < 1 << 16:
-        head += bytes([0x80 | 126]) + struct.pack("!H", length)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", length)
-    return head + key + _mask(payload, key)
+    return frame_head(opcode, len(payload), fin=fin, mask_key=key) + _mask(payload, key)
 
 
 @dataclass(frozen=True)

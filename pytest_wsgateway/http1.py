@@ -20,7 +20,6 @@ import select
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
 
 from . import frames as wsframes
 from .exchange import LIMIT_CODES, ConnectError, Exchange, ExchangeError, SizedEcho, TlsInfo
@@ -33,26 +32,28 @@ __all__ = ["Http1Transport", "ConnectError", "connect", "exchange", "ssl_context
 _CONTEXTS: dict[tuple, ssl.SSLContext] = {}
 
 
-def ssl_context_for(target: Target) -> ssl.SSLContext:
-    """A client context: the given CA file (or the system store), host-name checking, ALPN http/1.1.
+def ssl_context_for(target: Target, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLContext:
+    """A client context: the given CA file (or the system store), host-name checking, ``alpn``
+    offered in that order (HTTP/1.1 alone here; :func:`pytest_wsgateway.http2.ssl_context_for`
+    offers ``h2`` first).
 
     With ``target.insecure`` certificate and host-name checks are off, like ``websocat --insecure``.
-    Contexts are cached per (CA file and its mtime/size, insecure): building one loads the trust
+    Contexts are cached per (CA file and its mtime/size, insecure, ALPN): building one loads the trust
     store (~5-50 ms), which would otherwise be paid on every wss:// case. No session is reused, so
     every connection still makes a full TLS handshake and verifies the certificate.
     """
     try:
         stat = os.stat(target.ca_file) if target.ca_file else None
     except OSError:
-        return _new_ssl_context(target)  # raises the usual one-line ConnectError
-    key = (target.ca_file, stat and (stat.st_mtime_ns, stat.st_size), target.insecure)
+        return _new_ssl_context(target, alpn)  # raises the usual one-line ConnectError
+    key = (target.ca_file, stat and (stat.st_mtime_ns, stat.st_size), target.insecure, alpn)
     context = _CONTEXTS.get(key)
     if context is None:
-        context = _CONTEXTS[key] = _new_ssl_context(target)
+        context = _CONTEXTS[key] = _new_ssl_context(target, alpn)
     return context
 
 
-def _new_ssl_context(target: Target) -> ssl.SSLContext:
+def _new_ssl_context(target: Target, alpn: tuple[str, ...]) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=target.ca_file)
     except (OSError, ssl.SSLError) as exc:
@@ -60,7 +61,7 @@ def _new_ssl_context(target: Target) -> ssl.SSLContext:
     if target.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols(list(alpn))
     return context
 
 

@@ -23,12 +23,11 @@ RFC 9113 §3.3). The flow:
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import time
 
-from .exchange import ConnectError, Exchange, ExchangeError
+from .exchange import Exchange, ExchangeError
 from .handshake import MalformedMessage, h2_fields, h2_response, render_h2_fields
 from .targets import Target
 
@@ -39,28 +38,12 @@ MAX_INTERIM = 8
 #: A response field list larger than this (in rendered bytes) ends the exchange.
 MAX_FIELDS_BYTES = 65536
 
-_CONTEXTS: dict[tuple, ssl.SSLContext] = {}
-
-
 def ssl_context_for(target: Target) -> ssl.SSLContext:
-    """A client context offering ``h2`` then ``http/1.1`` in ALPN (RFC 9113 §3.2), cached like HTTP/1.1's."""
-    try:
-        stat = os.stat(target.ca_file) if target.ca_file else None
-    except OSError:
-        stat = None
-    key = (target.ca_file, stat and (stat.st_mtime_ns, stat.st_size), target.insecure)
-    context = _CONTEXTS.get(key)
-    if context is None:
-        try:
-            context = ssl.create_default_context(cafile=target.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConnectError("ca-file", f"cannot load the CA file {target.ca_file}: {exc}") from None
-        if target.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        context.set_alpn_protocols(["h2", "http/1.1"])  # as a browser: the server picks; http/1.1 = not offered
-        _CONTEXTS[key] = context
-    return context
+    """A client context offering ``h2`` then ``http/1.1`` in ALPN (RFC 9113 §3.2), as a browser does:
+    the server picks, and ``http/1.1`` means RFC 8441 is not offered. Cached like HTTP/1.1's."""
+    from .http1 import ssl_context_for as context_for
+
+    return context_for(target, alpn=("h2", "http/1.1"))
 
 
 class _Closed(Exception):
