@@ -127,6 +127,25 @@ def wsgateway_server(wsgateway_server_config: Any) -> Any:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def wsgateway_suite_server(wsgateway_server_config: Any) -> Any:
+    """The reference server the embedded conformance run binds its targets to: the same
+    :func:`wsgateway_server_config`, served from a forked child process
+    (``reference_server.forked.ForkedServer``: the suite's client threads and the server no longer
+    share one interpreter lock) where forking is safe -- Linux, and this process has one thread --
+    else from a thread, as :func:`wsgateway_server` does. ``.urls`` as there; the child's
+    ``handshakes``/``websockets`` counters are not readable. Override it (e.g. ``return
+    wsgateway_server``) to serve the embedded run in this process, to debug the server."""
+    from .reference_server import ReferenceServer
+    from .reference_server.forked import ForkedServer, fork_unsafe_reason
+
+    server = (ForkedServer if fork_unsafe_reason() is None else ReferenceServer)(wsgateway_server_config).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 # --- the conformance suite -------------------------------------------------------------------
 
 
@@ -155,11 +174,11 @@ _BOUND_KEY = pytest.StashKey[dict]()
 @pytest.fixture
 def wsgateway_target(request: pytest.FixtureRequest) -> Target:
     """The target of a conformance case (parametrized by the plugin: ``case@target`` ids); an
-    embedded target is bound to the running :func:`wsgateway_server` and its defaults."""
+    embedded target is bound to the running :func:`wsgateway_suite_server` and its defaults."""
     target = options.settings(request.config).target(request.param)
     if target.embedded:
         settings = request.getfixturevalue("wsgateway_settings")
-        server = request.getfixturevalue("wsgateway_server")
+        server = request.getfixturevalue("wsgateway_suite_server")
         ca_pem = request.getfixturevalue("wsgateway_ca_pem")
         # bound once for these fixtures' values, not once per item (re-parsing its URL each time)
         bound = request.config.stash.setdefault(_BOUND_KEY, {})  # target id -> (fixture values, target)
