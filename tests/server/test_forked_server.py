@@ -137,10 +137,7 @@ def test_forking_is_refused_while_another_thread_runs():
 # --- the fixture -------------------------------------------------------------------------------
 
 _FIXTURE_TEST = """
-import threading
-
-from pytest_wsgateway.reference_server import ReferenceServer
-from pytest_wsgateway.reference_server.forked import ForkedServer
+import os
 
 
 def test_kind(wsgateway_suite_server):
