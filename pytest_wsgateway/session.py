@@ -202,8 +202,13 @@ def request_count(config: pytest.Config, items: list[pytest.Item]) -> list[str] 
     if not per_target:
         return None
     total = sum(per_target.values()) + len(canaries)
-    canary = ("canary (the valid upgrade) per target" if len(canaries) == len(per_target) else
-              "canary per target and protocol (the valid upgrade; over HTTP/2 the valid extended CONNECT)")
+    transports = {transport for _, transport in canaries}
+    if transports == {"http/1.1"}:
+        canary = "canary (the valid upgrade) per target"
+    elif transports == {"h2"}:
+        canary = "canary (the valid extended CONNECT over HTTP/2) per target"
+    else:
+        canary = "canary per target and protocol (the valid upgrade; over HTTP/2 the valid extended CONNECT)"
     lines = [f"wsgateway: this run sends about {total} handshake requests: {sum(per_target.values())} cases and one "
              f"{canary}, plus retries after rate limits"]
     if not (given.urls or given.targets):

@@ -77,6 +77,24 @@ def test_gateway_http2_adds_the_h2_family(pytester, mode):
     assert params == expected
 
 
+@pytest.mark.parametrize(("selection", "canary"), [
+    ("accept-rfc-vector", "one canary (the valid upgrade) per target"),
+    ("h2-extended-connect-accepted", "one canary (the valid extended CONNECT over HTTP/2) per target"),
+    ("accept-rfc-vector or h2-extended-connect-accepted",
+     "one canary per target and protocol (the valid upgrade; over HTTP/2 the valid extended CONNECT)"),
+])
+def test_the_request_count_names_the_canary_each_protocol_sends(pytester, selection, canary):
+    h2 = "h2-extended-connect-accepted"
+    assert any(c.id == h2 for c in load_catalogue())
+    result = run(pytester, "--collect-only", "-q", "-k", selection)
+    items = [line.split("[", 1)[1].rstrip("]") for line in result.stdout.lines if "::test_conformance[" in line]
+    cases = len(items)  # the embedded run: HTTP/1.1 cases on ws:// and wss://, HTTP/2 ones on wss:// (ALPN h2)
+    canaries = len({(item.split("@")[1], item.startswith("h2-")) for item in items})  # per target and protocol
+    assert cases >= 1 and canaries >= 1
+    result.stdout.fnmatch_lines([f"wsgateway: this run sends about {cases + canaries} handshake requests: "
+                                 f"{cases} cases and {canary}, plus retries after rate limits"])
+
+
 def test_report_header_shows_targets_and_tls_mode(pytester):
     result = run(pytester, "--gateway-url=wss://gw.invalid/ws", "--gateway-insecure", "--collect-only")
     result.stdout.fnmatch_lines(["wsgateway: 1 target(s): wss://gw.invalid/ws",
