@@ -55,3 +55,41 @@ def test_xdist_with_the_concurrent_engine_gives_the_same_verdicts(pytester):
         return sorted(line.split(" - ")[0].replace(server.urls["ws"].split("/")[2], "HOST") for line in lines)
 
     assert run() == run("-n", "2") == run("--gateway-concurrency=1")
+
+
+def test_the_embedded_run_gives_the_same_outcomes_from_a_forked_server_and_from_a_thread(pytester):
+    """The default embedded run serves from a forked child process (``wsgateway_suite_server``);
+    served from a thread of the pytest process (the fixture overridden), every item ends the same."""
+
+    def run(kind):
+        result = pytester.runpytest_subprocess("--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider",
+                                               "-rA", "-p", "wsgateway_probe_kind", timeout=300)
+        assert f"SERVED-BY {kind}" in result.stdout.str()
+        outcomes = sorted(line.split(" - ")[0] for line in result.stdout.lines
+                          if line.startswith(("PASSED ", "FAILED ", "SKIPPED ", "ERROR ")))
+        assert result.ret == 0 and len(outcomes) > 300
+        return outcomes
+
+    pytester.syspathinsert()
+    pytester.makepyfile(wsgateway_probe_kind="""
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_sessionfinish(session):
+            server = session.config._wsgateway_probe_server
+            print("SERVED-BY", type(server).__name__)
+
+        @pytest.fixture(scope="session", autouse=True)
+        def _note_the_server(request, wsgateway_suite_server):
+            request.config._wsgateway_probe_server = wsgateway_suite_server
+    """)
+    forked = run("ForkedServer")
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def wsgateway_suite_server(wsgateway_server):
+            return wsgateway_server
+    """)
+    threaded = run("ReferenceServer")
+    assert forked == threaded
