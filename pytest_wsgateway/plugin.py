@@ -56,9 +56,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "wsgateway-fixtures")
 
 
+_REDACTOR_KEY = pytest.StashKey[tuple]()
+
+
 def _redactor(config: pytest.Config):
+    """The run's redactor (None: no secret to hide), built once per settings: every report asks."""
     settings = config.stash.get(options.SETTINGS_KEY, None)
-    return settings.redactor() if settings is not None and settings.secrets else None
+    if settings is None:
+        return None
+    cached = config.stash.get(_REDACTOR_KEY, None)
+    if cached is None or cached[0] is not settings:
+        cached = config.stash[_REDACTOR_KEY] = (settings, settings.redactor() if settings.secrets else None)
+    return cached[1]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
