@@ -19,6 +19,10 @@ def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, reque
     if reason:
         pytest.skip(reason)
     outcome = wsgateway_executor.outcome(wsgateway_case, wsgateway_target)
+    if not outcome.passed and not outcome.inconclusive and wsgateway_target.embedded:
+        gone = _embedded_server_gone(request)
+        if gone:  # e.g. the OOM killer: nothing about the case
+            outcome.void(f"the embedded reference server's process exited ({gone}); not a verdict on the case")
     if outcome.rate_limited:  # counted in the run's summary, a skipped item's too
         wsgateway_record_property("wsgateway_rate_limited", outcome.rate_limited)
     if outcome.not_offered:  # e.g. "RFC 8441 not offered": nothing to judge, never a failure
@@ -37,3 +41,10 @@ def test_conformance(wsgateway_case, wsgateway_target, wsgateway_executor, reque
     if not outcome.passed:
         message = request.node.stash[RENDERED_KEY] = outcome.message()
         pytest.fail(message, pytrace=False)
+
+
+def _embedded_server_gone(request) -> str | None:
+    """How the embedded reference server's process ended, or None while it serves (or when it
+    serves from a thread of this process)."""
+    exit_status = getattr(request.getfixturevalue("wsgateway_suite_server"), "exit_status", None)
+    return exit_status() if callable(exit_status) else None

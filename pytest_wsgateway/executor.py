@@ -14,7 +14,9 @@ of :mod:`pytest_wsgateway.verdicts` around it:
   ``Retry-After``) is waited out within ``retry_budget`` seconds for the whole run, then the case
   is inconclusive ("rate-limited");
 * **crash attribution**: a target that answered earlier and now refuses connections is named with
-  the case whose request came just before.
+  the case whose request came just before -- when that request went out alone; when several went
+  out at once (the concurrent engine's quiet cases), the message says the culprit is not known
+  and that ``--gateway-concurrency 1`` names it, rather than naming a bystander.
 
 A concurrent engine replaces this class (same two methods) without touching the items, the checks
 or the transports.
@@ -52,7 +54,8 @@ class SerialExecutor:
         self.retry_budget = retry_budget
         self._sleep, self._clock = sleep, clock
         self._canaries: dict[str, verdicts.Canary] = {}
-        self._last_case: dict[str, str] = {}  # target id -> id of the case whose request came last
+        #: target id -> id of the case whose request came last, None when it went out with others at once
+        self._last_case: dict[str, str | None] = {}
         self._next_send: dict[str, float] = {}
         self._waited = 0.0
         self._lock = threading.Lock()
@@ -63,8 +66,13 @@ class SerialExecutor:
         #: next case of the target tells them, so the run's count includes them)
         self._canary_waits: dict[str, int] = {}
 
-    def prepare(self, pairs: Sequence[tuple[Case, Target]]) -> None:
-        """The (case, target) pairs selected for this process, in run order (unused here)."""
+    def prepare(self, pairs: Sequence[tuple[Case, Target]], others: dict[str, int] | None = None) -> None:
+        """The (case, target) pairs selected for this process, in run order, and per target id how
+        many other items exchange with it outside the executor's cases (origin-policy, the browser
+        probe; :meth:`other_item_done` counts them down). Unused here."""
+
+    def other_item_done(self, target_id: str) -> None:
+        """One of the other items that exchange with the target (see :meth:`prepare`) is over."""
 
     def start(self, target: Target) -> None:
         """The run has reached ``target`` (its first item is being set up): nothing to start here."""
@@ -124,14 +132,21 @@ class SerialExecutor:
         outcome = self._send(case, target)
         if outcome.inconclusive is None:
             if outcome.connect_error is not None and canary.upgraded and target.id in self._last_case:
-                outcome.crashed_after = self._last_case[target.id]
+                culprit = self._last_case[target.id]  # None: the requests just before went out several at once
+                outcome.crashed_after = culprit
+                outcome.crashed_among_many = culprit is None
             if verdicts.needs_recheck(case, outcome.exchange, canary):
                 canary = self.canary(target, again=True, transport=case.transport)
             outcome.inconclusive = verdicts.qualify(case, outcome.passed, outcome.exchange, canary)
             outcome.cause = canary.reason if outcome.inconclusive else None
         outcome.rate_limited += self._take_canary_waits(target)
-        self._last_case[target.id] = case.id
+        if outcome.connect_error is None:  # its request reached the target (a refused one never did)
+            self._last_case[target.id] = case.id if self._alone(target) else None
         return outcome
+
+    def _alone(self, target: Target) -> bool:
+        """Whether the case that just ran had the target to itself (here: always, one at a time)."""
+        return True
 
     def _take_canary_waits(self, target: Target) -> int:
         """The rate limits the target's canaries waited out that no item has told yet (now told)."""
@@ -181,10 +196,22 @@ class SerialExecutor:
             self._sleep(at - now)
 
 
+#: After-101 steps that may disturb a target: a connection held quiet for ``--gateway-idle``
+#: seconds (``idle``, opt-in). Not the default run's ``flood`` (tunnel-backpressure, 4 MiB held
+#: unread for 0.5 s): alone after the others it added 0.35-0.45 s to the embedded run (its pause no
+#: longer overlaps anything); run with the others, a crash under it is reported as one among the
+#: requests in flight (see :meth:`SerialExecutor.outcome`), never pinned on a bystander.
+DISTURBING_STEPS = frozenset({"idle"})
+#: Requirements of cases that may disturb a target: messages above 1 MiB (``large``, opt-in).
+DISTURBING_REQUIREMENTS = frozenset({"large"})
+
+
 def disturbing(case: Case) -> bool:
-    """Whether ``case`` may disturb a target (today: a request with a body, the request-smuggling
-    shape): such cases run alone, after the others, so a crash is attributed to its culprit."""
-    return bool(case.request.body)
+    """Whether ``case`` may disturb a target: a request with a body (the request-smuggling shape),
+    an idle probe, messages above 1 MiB. Such cases run alone, after the others, so that a crash
+    is attributed to its culprit (the only request in flight)."""
+    return (bool(case.request.body) or any(action in DISTURBING_STEPS for action, _ in case.after)
+            or bool(DISTURBING_REQUIREMENTS.intersection(case.requires)))
 
 
 #: A step carrying this many bytes counts one more round trip per this many (:func:`round_trips`).
@@ -221,9 +248,10 @@ class ConcurrentExecutor(SerialExecutor):
     item, or the first item that asks for an outcome), every case selected for that target
     (:meth:`prepare`) is started: the canary first (the others wait for it), then the cases on a pool
     of ``concurrency`` threads, the ones with the most round trips first (:func:`longest_first`),
-    then -- once those are done and the target's first conformance item has asked for its outcome
-    (so the tests before it, e.g. ``origin-policy``, are over) -- the :func:`disturbing` ones one at
-    a time, so that "stopped accepting connections after X" names the culprit. Each item then takes
+    then -- once those are done and the other items that exchange with the target (origin-policy,
+    the browser probe) are over, or one of the target's conformance items has asked for its
+    outcome (the items before it are over) -- the :func:`disturbing` ones one at a time, so that
+    "stopped accepting connections after X" names the culprit. Each item then takes
     its own outcome. A case that was not prepared (under xdist, a worker learns its items one by
     one) runs when asked, as in :class:`SerialExecutor`.
     """
@@ -243,15 +271,27 @@ class ConcurrentExecutor(SerialExecutor):
         #: target id -> the most of its cases that were in flight at once (for tests and reports)
         self.peak: dict[str, int] = {}
         self._running: dict[str, int] = {}
-        self._asked: dict[str, threading.Event] = {}  # target id -> its first item asked for an outcome
+        #: target id -> set once nothing outside the engine exchanges with it any more: its other
+        #: items are over (:meth:`other_item_done`), or one of its conformance items asked
+        self._asked: dict[str, threading.Event] = {}
+        self._others: dict[str, int] = {}  # target id -> its other items not over yet
         self._closed = False
         #: target id -> the order its cases were started in (case ids; for tests and the bench trace)
         self.started: dict[str, list[str]] = {}
+        self._by_itself = threading.local()  # .on: this thread runs a case with the target to itself
 
-    def prepare(self, pairs: Sequence[tuple[Case, Target]]) -> None:
+    def prepare(self, pairs: Sequence[tuple[Case, Target]], others: dict[str, int] | None = None) -> None:
         with self._launch_lock:
             for case, target in pairs:
                 self._pending.setdefault(target.id, []).append(case)
+            self._others.update(others or {})
+
+    def other_item_done(self, target_id: str) -> None:
+        with self._launch_lock:
+            self._others[target_id] = left = self._others.get(target_id, 0) - 1
+            asked = self._asked.setdefault(target_id, threading.Event())
+        if left <= 0:
+            asked.set()  # the disturbing cases may follow the quiet ones
 
     def start(self, target: Target) -> None:
         """Start ``target``'s selected cases now, if not yet (``target`` as the items see it: an
@@ -293,6 +333,8 @@ class ConcurrentExecutor(SerialExecutor):
         self._futures.update({(case_id, target.id): future for case_id, future in futures.items()})
         self.started[target.id] = [case.id for case in quiet]
         asked = self._asked.setdefault(target.id, threading.Event())
+        if self._others.get(target.id, 0) <= 0:
+            asked.set()  # no other item exchanges with the target
         threading.Thread(target=self._coordinate, args=(target, quiet, loud, futures, asked),
                          name=f"wsgateway-{target.id}", daemon=True).start()
 
@@ -300,7 +342,8 @@ class ConcurrentExecutor(SerialExecutor):
                     futures: dict[str, Future], asked: threading.Event) -> None:
         """One target's run, on its own thread: the canary first (at once: the pool's threads are
         made while it travels), then the quiet cases on the pool, then the disturbing ones here,
-        one at a time, once the quiet ones are done and the target's first item has asked."""
+        one at a time, once the quiet ones are done and nothing outside the engine exchanges with
+        the target any more (``asked``)."""
         from concurrent.futures import wait
 
         from . import checks
@@ -319,6 +362,7 @@ class ConcurrentExecutor(SerialExecutor):
                 return
         wait(submitted)
         asked.wait()
+        self._by_itself.on = True  # the disturbing ones: alone, one after another
         for case in loud:
             if self._closed:
                 return
@@ -332,11 +376,15 @@ class ConcurrentExecutor(SerialExecutor):
         except BaseException as exc:  # handed to the item that asks
             future.set_exception(exc)
 
+    def _slot_count(self, target: Target) -> int:
+        """How many of ``target``'s cases may be in flight at once: its own concurrency (targets
+        file), else the run's."""
+        return min(target.concurrency or self.default_concurrency, self.concurrency)
+
     def _slots_of(self, target: Target) -> threading.BoundedSemaphore:
-        """The target's slots: its own concurrency (targets file), else the run's."""
+        """The target's slots (:meth:`_slot_count` of them)."""
         with self._launch_lock:
-            return self._slots.setdefault(target.id, threading.BoundedSemaphore(
-                min(target.concurrency or self.default_concurrency, self.concurrency)))
+            return self._slots.setdefault(target.id, threading.BoundedSemaphore(self._slot_count(target)))
 
     def send(self, case: Case, target: Target) -> Outcome:
         """As :meth:`SerialExecutor.send`, in one of the target's slots (it counts against its concurrency)."""
@@ -355,6 +403,15 @@ class ConcurrentExecutor(SerialExecutor):
                     self._running[target.id] -= 1
         outcome.settle()
         return outcome
+
+    def _alone(self, target: Target) -> bool:
+        """Whether the case that just ran had ``target`` to itself: a disturbing one (run alone), any
+        case of a target that takes one at a time, or one run when asked while none of the target's
+        cases is on the pool (e.g. under xdist). A quiet case on the pool went out with others."""
+        if getattr(self._by_itself, "on", False):
+            return True
+        with self._lock:  # a case on the pool counts itself as running: alone only at one slot
+            return self._slot_count(target) == 1 or self._running.get(target.id, 0) == 0
 
     def close(self) -> None:
         """Stop: cases not started yet are dropped (e.g. after ``-x``)."""

@@ -78,6 +78,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         from .session import redact_report
 
         redact_report(report, redactor, item.stash.get(RENDERED_KEY, None))
+    if call.when == "teardown" and options.SETTINGS_KEY in item.config.stash:
+        from .session import item_over
+
+        item_over(item)
     return report
 
 

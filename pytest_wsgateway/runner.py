@@ -43,8 +43,10 @@ class Outcome:
     #: is the part shared by every case it affects (e.g. the canary's refusal), said once per target.
     inconclusive: str | None = None
     cause: str | None = None
-    #: The case whose request came just before the target stopped accepting connections.
+    #: The case whose request came just before the target stopped accepting connections; when the
+    #: requests just before went out several at once, None and ``crashed_among_many`` True.
     crashed_after: str | None = None
+    crashed_among_many: bool = False
     #: How many rate-limit answers (429, 503 with Retry-After) were waited out for this case.
     rate_limited: int = 0
     #: Why the case could not be tried at all: the server does not offer WebSockets over HTTP/2
@@ -106,7 +108,20 @@ class Outcome:
         lines += [f"{self.case.rfc}: \"{self.case.quote}\"", "", self.transcript()]
         return "\n".join(lines)
 
+    def void(self, reason: str) -> None:
+        """The target itself went away under the case (the embedded server's process exited):
+        whatever this outcome says is no verdict on the case. It becomes inconclusive for
+        ``reason``; its earlier message, if it failed, follows as what the client saw."""
+        seen = self.message() if not self.passed else ""
+        self.inconclusive = self.cause = reason
+        self.not_offered, self._message = None, None
+        self._message = self.message() + (f"\n\nwhat the client saw:\n{seen}" if seen else "")
+
     def _crash(self) -> str:
+        if self.crashed_among_many:
+            return (" -- the target answered earlier and stopped accepting connections while several of its cases "
+                    "were in flight at once: which request crashed it is not known (--gateway-concurrency 1 "
+                    "sends one at a time and names it)")
         if self.crashed_after is None:
             return ""
         return (f" -- the target answered earlier and stopped accepting connections after `{self.crashed_after}`: "

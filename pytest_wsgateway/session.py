@@ -169,19 +169,38 @@ def label_items(config: pytest.Config, items: list[pytest.Item]) -> None:
                 item.user_properties.append(("wsgateway_known_failure", reason))
 
 
+#: nodeid -> target id of the items outside the catalogue that exchange with a target (the
+#: disturbing cases of that target wait until they are over).
+OTHER_ITEMS_KEY = pytest.StashKey[dict]()
+
+
 def hand_over(session: pytest.Session) -> None:
     """Hand the executor the (case, target) pairs this process will run, once pytest selected them."""
     config = session.config
     if options.SETTINGS_KEY not in config.stash:
         return  # no conformance case was collected
     settings = options.settings(config)
-    pairs = []
+    pairs, others = [], {}
     for item in session.items:
         callspec = getattr(item, "callspec", None)
         case = callspec.params.get("wsgateway_case") if callspec else None
         if case is not None and hasattr(case, "rfc"):
             pairs.append((case, settings.target(callspec.params["wsgateway_target"])))
-    options.executor(config).prepare(pairs)
+        elif callspec is not None and isinstance(callspec.params.get("wsgateway_target"), str):
+            others[item.nodeid] = callspec.params["wsgateway_target"]  # origin-policy, the browser probe
+    config.stash[OTHER_ITEMS_KEY] = others
+    counts: dict[str, int] = {}
+    for target_id in others.values():
+        counts[target_id] = counts.get(target_id, 0) + 1
+    options.executor(config).prepare(pairs, counts)
+
+
+def item_over(item: pytest.Item) -> None:
+    """``item`` is torn down: if it exchanged with a target outside the executor, tell the executor."""
+    others = item.config.stash.get(OTHER_ITEMS_KEY, None)
+    target_id = others.pop(item.nodeid, None) if others else None
+    if target_id is not None:
+        options.executor(item.config).other_item_done(target_id)
 
 
 def request_count(config: pytest.Config, items: list[pytest.Item]) -> list[str] | None:

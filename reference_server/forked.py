@@ -17,10 +17,13 @@ held in the child) and on Linux (macOS system libraries are not fork-safe):
 from a thread with :class:`~.server.ReferenceServer`, as before. The child
 
 * takes ``/dev/null`` as its standard streams and closes every other inherited descriptor but its
-  listeners and two pipes (it holds no copy of the caller's files or sockets);
+  listeners and two pipes (it holds no copy of the caller's files or sockets); before that it
+  silences every writer that still names an inherited descriptor -- logging (pytest's log file,
+  live logging, capture handlers), ``sys.stdout``/``sys.stderr``, warnings, faulthandler -- so that
+  nothing it would print can land in a socket that reuses the number;
 * ignores SIGINT (Ctrl-C reaches the whole process group: the parent decides when it stops), stops
-  on SIGTERM (:meth:`ForkedServer.stop`) and when the parent is gone (the parent's end of a pipe
-  closes), so it never outlives the run;
+  on SIGTERM (:meth:`ForkedServer.stop`), and when the parent is gone: the kernel's parent-death
+  signal (``PR_SET_PDEATHSIG``) and the parent's end of a pipe closing, so it never outlives the run;
 * never returns into the caller's code: it ends with ``os._exit``.
 
 The counters :attr:`ReferenceServer.handshakes` and :attr:`ReferenceServer.websockets` live in the
@@ -32,12 +35,15 @@ child and are not available here; serve from a thread (:class:`~.server.Referenc
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
+import logging
 import os
 import select
 import signal
 import sys
 import time
+import warnings
 
 from .server import ReferenceServer, ServerConfig
 
@@ -74,6 +80,7 @@ class ForkedServer:
         self.config = self._server.config
         self.pid: int | None = None
         self._watch: int | None = None  # the parent's end of the pipe whose closing stops the child
+        self._ended: str | None = None  # how the child ended, once reaped
 
     @property
     def schemes(self) -> tuple[str, ...]:
@@ -116,14 +123,41 @@ class ForkedServer:
         server._close_sockets()  # the child serves them; the parent keeps the addresses
         try:
             if not select.select([ready_r], [], [], timeout)[0]:
-                self.stop()
                 raise RuntimeError(f"reference server process did not start serving within {timeout:g} s")
-            if os.read(ready_r, 1) != b"1":
+            said = os.read(ready_r, 1024)
+            if said != b"1":
+                why = said[1:].decode("utf-8", "replace").strip()
                 status = self._reap(5.0)
-                raise RuntimeError(f"reference server process exited before serving ({status})")
+                raise RuntimeError(f"reference server process exited before serving ({status})"
+                                   + (f": {why}" if why else ""))
+        except BaseException:  # Ctrl-C while waiting included: no child left behind, none unreaped
+            self.stop()
+            raise
         finally:
             os.close(ready_r)
         return self
+
+    def exit_status(self) -> str | None:
+        """None while the child serves; once it has exited (killed by the OOM killer, say), how, in
+        words ("killed by signal 9"). Reaps it then."""
+        if self.pid is None:
+            return self._ended
+        try:
+            done, raw = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            done, raw = self.pid, None
+        if not done:
+            return None
+        self.pid = None
+        self._ended = _describe(raw)
+        return self._ended
+
+    @property
+    def handshakes(self):
+        raise AttributeError("a ForkedServer's counters live in its child process: serve from a thread "
+                             "(ReferenceServer, the wsgateway_server fixture) to read handshakes and websockets")
+
+    websockets = handshakes
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the child (SIGTERM; SIGKILL after ``timeout`` seconds) and reap it."""
@@ -156,10 +190,9 @@ class ForkedServer:
                 else:
                     time.sleep(0.005)
         except ChildProcessError:  # reaped elsewhere (a SIGCHLD handler of the caller's)
-            return "exit status unknown"
-        if os.WIFSIGNALED(status):
-            return f"killed by signal {os.WTERMSIG(status)}"
-        return f"exit status {os.WEXITSTATUS(status)}"
+            status = None
+        self._ended = _describe(status)
+        return self._ended
 
     def __enter__(self) -> ForkedServer:
         return self.start()
@@ -168,15 +201,56 @@ class ForkedServer:
         self.stop()
 
 
+def _describe(status: int | None) -> str:
+    """A wait status in words."""
+    if status is None:
+        return "exit status unknown"
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+def _silence() -> None:  # pragma: no cover - runs in the child
+    """Detach every writer that holds an inherited descriptor: the descriptors are about to close
+    and their numbers to be reused by accepted sockets."""
+    logging.disable(logging.CRITICAL)
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        if isinstance(logger, logging.Logger):
+            logger.handlers = []  # dropped, never flushed or closed (gc.freeze keeps them as they are)
+    warnings.simplefilter("ignore")
+    if faulthandler.is_enabled():
+        faulthandler.disable()
+    faulthandler.cancel_dump_traceback_later()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    quiet = open(1, "w", closefd=False)  # noqa: SIM115 - fd 1 is /dev/null now, and stays open
+    sys.stdout = sys.stderr = sys.__stdout__ = sys.__stderr__ = quiet
+    sys.stdin = sys.__stdin__ = open(0, closefd=False)  # noqa: SIM115
+
+
+def _die_with_the_parent(parent: int) -> None:  # pragma: no cover - runs in the child
+    """SIGTERM when the process that forked this one dies (Linux ``PR_SET_PDEATHSIG``)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # the pipe still tells
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _child(server: ReferenceServer, ready: int, watch: int) -> None:  # pragma: no cover - runs in the child
     """The child's whole life: serve ``server``'s bound listeners until told to stop, then exit."""
     code = 1
     try:
+        parent = os.getppid()
         gc.freeze()  # the caller's objects are never collected here (no finalizer closes a reused fd)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # until the loop takes SIGTERM over
+        _silence()
         keep = {0, 1, 2, ready, watch, *(sock.fileno() for sock in server._sockets.values())}
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
@@ -185,8 +259,14 @@ def _child(server: ReferenceServer, ready: int, watch: int) -> None:  # pragma: 
                     os.close(fd)
                 except OSError:
                     pass  # the descriptor of the listing itself, already closed
+        _die_with_the_parent(parent)
         asyncio.run(_serve(server, ready, watch))
         code = 0
+    except BaseException as exc:  # told to the parent if it still waits for "ready"
+        try:
+            os.write(ready, b"0" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:900])
+        except OSError:
+            pass
     finally:
         os._exit(code)
 

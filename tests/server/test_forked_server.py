@@ -8,6 +8,7 @@ happens in a fresh Python started for the test, which prints what it saw as JSON
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -104,6 +105,65 @@ def test_the_child_stops_when_the_process_that_forked_it_dies():
     assert _wait_gone(child), f"the forked server {child} outlived the process that forked it"
 
 
+def test_the_child_stops_with_its_parent_even_when_a_fork_of_the_parent_holds_the_pipe():
+    """A helper forked (without exec) by the parent inherits the end of the pipe the child watches:
+    the kernel's parent-death signal still stops the server when the parent dies."""
+    script = _PRELUDE + textwrap.dedent("""
+        server = ForkedServer(config).start()
+        helper = os.fork()
+        if helper == 0:
+            os.closerange(0, 3)  # the test reads this script's output to its end
+            time.sleep(20)
+            os._exit(0)
+        print(json.dumps({"pid": server.pid, "helper": helper}), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=SCRIPT_TIMEOUT)
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        assert _wait_gone(seen["pid"], timeout=5.0), "the forked server outlived its parent while a helper lived"
+    finally:
+        os.kill(seen["helper"], 9)
+
+
+def test_ctrl_c_while_start_waits_for_the_child_leaves_no_child_behind():
+    seen = _run("""
+        import select
+        from pytest_wsgateway.reference_server import forked
+
+        forked_pids = []
+        real_fork = os.fork
+
+        def fork():
+            pid = real_fork()
+            if pid:
+                forked_pids.append(pid)
+            return pid
+
+        def interrupted(*args):
+            raise KeyboardInterrupt
+
+        os.fork, forked.select = fork, type("select", (), {"select": staticmethod(interrupted)})
+        try:
+            forked.ForkedServer(config).start()
+        except KeyboardInterrupt:
+            pass
+        (child,) = forked_pids
+        try:
+            os.waitpid(child, os.WNOHANG)
+            reaped = False
+        except ChildProcessError:
+            reaped = True
+        print(json.dumps({"reaped": reaped, "gone": gone(child)}))
+    """)
+    assert seen == {"reaped": True, "gone": True}  # before: serving on, or a zombie nobody reaps
+
+
+def test_a_forked_servers_counters_say_where_they_are():
+    with pytest.raises(AttributeError, match="counters live in its child process: serve from a thread"):
+        ForkedServer(ServerConfig(schemes=("ws",))).handshakes
+
+
 def test_start_says_when_the_child_exits_before_serving():
     seen = _run("""
         from pytest_wsgateway.reference_server.server import ReferenceServer
@@ -117,7 +177,7 @@ def test_start_says_when_the_child_exits_before_serving():
         except RuntimeError as exc:
             print(json.dumps({"error": str(exc)}))
     """)
-    assert seen["error"] == "reference server process exited before serving (exit status 1)"
+    assert seen["error"] == "reference server process exited before serving (exit status 1): OSError: no loop for you"
 
 
 def test_forking_is_refused_while_another_thread_runs():
@@ -176,3 +236,46 @@ def test_with_another_thread_running_the_fixture_serves_from_a_thread(pytester):
     result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*SERVED-BY ReferenceServer this process*"])
+
+
+def test_pytests_logging_options_do_not_reach_the_forked_servers_sockets(pytester):
+    """pytest's log file and live logging hold descriptors the child closes: written to after
+    that, they wrote DEBUG lines into accepted sockets (responses "not HTTP", TLS errors), or
+    the child died before serving. The child detaches every such writer first."""
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "pytest_wsgateway.conformance", "-p", "no:cacheprovider", "-p", "no:randomly",
+        f"--log-file={pytester.path / 'run.log'}", "--log-file-level=DEBUG", "--log-cli-level=DEBUG",
+        "-k", "accept- or upgrade- or tunnel-size or h2-extended", timeout=300)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) > 40 and not outcomes.get("failed") and not outcomes.get("errors"), outcomes
+
+
+def test_an_embedded_server_process_that_dies_makes_the_rest_inconclusive_not_failed(pytester):
+    """The OOM killer (here: SIGKILL) takes the embedded server's process: the cases after it are
+    not the gateway's failures, and the run says what happened."""
+    pytester.makeconftest("""
+        import os
+        import signal
+
+        import pytest
+
+        _count = []
+
+
+        @pytest.fixture(autouse=True)
+        def _kill_the_server_at_the_sixth_case(request):
+            if "wsgateway_case" in request.fixturenames:
+                _count.append(1)
+                if len(_count) == 6:
+                    server = request.getfixturevalue("wsgateway_suite_server")
+                    os.kill(server.pid, signal.SIGKILL)
+    """)
+    result = pytester.runpytest_subprocess(
+        "--rootdir", str(pytester.path), "--confcutdir", str(pytester.path), "-p", "no:cacheprovider", "-rA",
+        "--pyargs", "pytest_wsgateway.conformance", "--gateway-concurrency=1", "-k", "(accept- or upgrade- or reject-) and reference-ws]",
+        timeout=300)
+    assert result.ret == 1
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("inconclusive", 0) >= 10 and not outcomes.get("failed"), outcomes  # never the case's failure
+    result.stdout.fnmatch_lines(["reference-ws: * case(s) inconclusive: the embedded reference server's process "
+                                 "exited (killed by signal 9); not a verdict on the case"])

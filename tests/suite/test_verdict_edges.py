@@ -11,6 +11,7 @@ crash attribution), each against a real loopback server that behaves like a real
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
@@ -181,3 +182,42 @@ def test_a_target_that_dies_on_a_request_body_is_named(pytester):
     [target] = json.loads((pytester.path / "r.json").read_text())["targets"]
     chunked = next(case for case in target["cases"] if case["id"] == "body-chunked")
     assert named in chunked["message"]
+
+
+def _dies_on_the_zero_nonce(server_box):
+    """A gateway that answers valid 101s (each after 30 ms) and stops accepting connections when it
+    sees the all-zero key of ``accept-zero-nonce``: a crash on a quiet case."""
+
+    def handle(conn):
+        with conn:
+            head, _ = read_head(conn, timeout=5)
+            request = parse_request(head)
+            key = request.get("Sec-WebSocket-Key") or ""
+            if key == "AAAAAAAAAAAAAAAAAAAAAA==":
+                server_box[0].stop_accepting()
+                return
+            threading.Event().wait(0.03)
+            conn.sendall(f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         f"Sec-WebSocket-Accept: {accept_for(key)}\r\n\r\n".encode())
+
+    return handle
+
+
+@pytest.mark.parametrize("concurrency", ["2", "1"])
+def test_a_crash_on_a_case_among_others_in_flight_names_no_bystander(pytester, concurrency):
+    """Two at a time, the case whose answer came last is not the request that crashed the target:
+    the failures say the culprit is not known (and how to find it) instead of naming a bystander;
+    one at a time, they name it."""
+    box = []
+    with connection_server(_dies_on_the_zero_nonce(box)) as server:
+        box.append(server)
+        result = pytester.runpytest(*SUITE, f"--gateway-url={server.url()}", "-k", "accept- or upgrade-",
+                                    f"--gateway-concurrency={concurrency}", "--gateway-timeout=2", "-p", "no:randomly")
+    text = result.stdout.str()
+    named = re.findall(r"stopped accepting connections after `([a-z0-9-]+)`", text)
+    unknown = text.count("which request crashed it is not known")
+    assert result.ret == 1
+    if concurrency == "1":
+        assert named and set(named) == {"accept-zero-nonce"} and unknown == 0
+    else:
+        assert unknown > 0 and named == [], named  # before: a bystander named as the culprit
