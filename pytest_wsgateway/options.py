@@ -170,7 +170,7 @@ class GatewayOptions(NamedTuple):
         """Whether options that need validating were given (then a bad one stops the run at once)."""
         return bool(self.urls or self.targets or self.ca or self.timeout or self.headers or self.api
                     or self.subprotocols or self.rate or self.retry_budget or self.concurrency or self.http2
-                    or self.idle or self.max_message)
+                    or self.idle or self.max_message or self.origin or self.browser_path)
 
 
 def browser_env(value: str | None = None) -> tuple[bool, str | None]:
@@ -221,7 +221,8 @@ def read_options(config: pytest.Config) -> GatewayOptions:
         http2=values["http2"] or None,
         idle=values["idle"] or None,
         vantage=values["vantage"] or None,
-        sources=tuple((name, source) for name, (_, source) in given.items()),
+        sources=tuple((name, BROWSER_ENV if name == "browser_path" and not values[name] and env_path else source)
+                      for name, (_, source) in given.items()),
         header_sources=tuple(source for _, source in headers),
         max_message=values["max_message"] or None,
     )

@@ -63,6 +63,9 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
     bad = next((name for name in options.subprotocols if not is_token(name)), None)
     if bad is not None:
         raise pytest.UsageError(f"{source('subprotocol')} {bad!r}: a subprotocol name is an HTTP token (RFC 6455 §4.1)")
+    if options.browser_path and not _executable(options.browser_path):
+        raise pytest.UsageError(f"{source('browser_path')} {options.browser_path!r}: no Chromium there (a path to "
+                                f"an executable, or a name on PATH)")
     if options.origin and not all("!" <= ch <= "~" for ch in options.origin):
         raise pytest.UsageError(f"{source('origin')} {options.origin!r}: an Origin is visible ASCII (RFC 6454 §6.2)")
     try:
@@ -165,3 +168,10 @@ def _seconds(text: str | None, flag: str, default: float | None, expected: str, 
     if not (value > 0 or (zero and value == 0)) or value == float("inf"):
         raise pytest.UsageError(f"{flag} {text!r}: expected {expected}")
     return value
+
+
+def _executable(name: str) -> bool:
+    """Whether ``name`` is an executable: a name on PATH, or a path to an executable file."""
+    import shutil
+
+    return bool(shutil.which(name)) or (os.path.isfile(name) and os.access(name, os.X_OK))

@@ -226,3 +226,22 @@ def test_an_api_definition_above_one_mib_is_refused(pytester):
     (pytester.path / "big.yaml").write_text('swagger: "2.0"\npaths: {/ws: {}}\n' + "#" * (1 << 20) + "\n")
     result = run(pytester, WS, "--gateway-api=big.yaml")
     assert_usage_error(result, "ERROR: --gateway-api big.yaml: larger than 1 MiB; not an API definition")
+
+
+# -- options given alone, with no URL (the embedded run) ----------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "env", "line"), [
+    (("--gateway-origin=héllo",), {}, "ERROR: --gateway-origin 'héllo': an Origin is visible ASCII (RFC 6454 §6.2)"),
+    (("--gateway-browser", "--gateway-browser-path=/nonexistent/chrome"), {},
+     "ERROR: --gateway-browser-path '/nonexistent/chrome': no Chromium there (a path to an executable, "
+     "or a name on PATH)"),
+    ((), {"WSGATEWAY_BROWSER": "/nonexistent/chrome"},
+     "ERROR: WSGATEWAY_BROWSER '/nonexistent/chrome': no Chromium there (a path to an executable, or a name on PATH)"),
+])
+def test_a_bad_option_given_without_a_url_is_one_line_too(pytester, monkeypatch, args, env, line):
+    """Without --gateway-url these were checked only at collection: a traceback per test module
+    and exit 2 (the origin), or a green run that skipped the browser probe it was asked for."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert_usage_error(run(pytester, "--collect-only", *args), line)
