@@ -78,6 +78,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         from .session import redact_report
 
         redact_report(report, redactor, item.stash.get(RENDERED_KEY, None))
+    if call.when == "call" and report.failed and RENDERED_KEY in item.stash:
+        # the case's own explanation (rendered redacted), for the reports: pytest's text of the
+        # failure may be a traceback with its variables (--full-trace, --showlocals)
+        report.wsgateway_message = item.stash[RENDERED_KEY]
     if call.when == "teardown" and options.SETTINGS_KEY in item.config.stash:
         from .session import item_over
 

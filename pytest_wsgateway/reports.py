@@ -291,7 +291,7 @@ def _classify(report: pytest.TestReport, known_failure: str | None) -> tuple[str
         if report.passed:
             return ("unexpected-pass" if known_failure else "pass"), ""
         if report.failed:
-            text = _text(report)
+            text = getattr(report, "wsgateway_message", None) or _text(report)  # the case's explanation
             if "wsgateway_inconclusive" in _props(report):
                 return "inconclusive", text
             if known_failure and text.startswith("[XPASS(strict)]"):

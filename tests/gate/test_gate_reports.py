@@ -84,6 +84,21 @@ def test_every_format_from_one_run_against_one_target(pytester):
     assert "FAILED" in text and "expected: Upgrade: websocket" in text and CATALOGUE[PASSING_CASE].rfc in text
 
 
+@pytest.mark.parametrize("trace", [("--full-trace",), ("--showlocals",), ("--tb=native",), ("--full-trace", "-n", "2")],
+                         ids=["full-trace", "showlocals", "native", "full-trace-xdist"])
+def test_a_cases_message_in_the_reports_is_its_explanation_whatever_the_traceback_style(pytester, trace):
+    """--full-trace made pytest's text of a failed case a traceback with its variables
+    ("cls = <class '_pytest.runner.CallInfo'>"), and the reports showed that instead of the case."""
+    with faulty_server() as server:
+        result = run(pytester, f"--gateway-url={server.url}", "-k", SELECTION, *trace, *reports("r.json"))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    [target] = read_json(pytester.path / "r.json")["targets"]
+    for case in target["cases"]:
+        if case["id"] in FAULTY_CASES:
+            assert case["message"].startswith(f"[{CATALOGUE[case['id']].level}] {case['id']}: "), case["message"][:300]
+            assert "expected: Upgrade: websocket" in case["message"] and "CallInfo" not in case["message"]
+
+
 def test_several_targets_give_a_matrix(pytester):
     with faulty_server() as broken, faulty_server(fault=False) as fixed:
         result = run(pytester, f"--gateway-url={broken.url}", f"--gateway-url={fixed.url}", "-k", SELECTION,
