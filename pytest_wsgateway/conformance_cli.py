@@ -5,7 +5,8 @@
     wsgateway-conformance ws://localhost:8080/ws -m must --junitxml=report.xml
 
 Arguments that look like URLs (any ``scheme://…``, or ``host:port[/path]``) become
-``--gateway-url``, so a wrong scheme gets the options layer's one-line message; every
+``--gateway-url``; a test id as this command prints it (``test_conformance.py::test_conformance[…]``)
+runs that test alone; so a wrong scheme gets the options layer's one-line message; every
 ``--gateway-X VALUE`` is joined into ``--gateway-X=VALUE`` (pytest would otherwise take a value
 such as a CA path for a test path, and that folder's project for its rootdir). The run is pinned
 to the suite's own configuration -- ``--config-file`` the installed ``suite.ini``, ``--rootdir`` the working
@@ -62,9 +63,29 @@ def build_args(argv: list[str]) -> list[str]:
             args += [arg, following]
             index += 2
             continue
-        args.append(f"--gateway-url={arg}" if looks_like_url(arg) else arg)
+        node = _suite_node(arg)
+        args.append(node if node is not None else f"--gateway-url={arg}" if looks_like_url(arg) else arg)
         index += 1
+    if any(_suite_node(arg) is not None for arg in args):
+        return args  # the tests named, not the whole suite besides
     return [*args, "--pyargs", SUITE]
+
+
+#: The suite's test files, as the ids this command prints name them (``test_conformance.py::…``).
+_SUITE_FILES = ("test_conformance.py", "test_browser.py")
+
+
+def _suite_node(arg: str) -> str | None:
+    """``arg`` as a path inside the installed suite when it names one of its files or tests -- an id
+    as printed (``test_conformance.py::test_conformance[accept-rfc-vector@reference-ws]``) or the
+    installed path itself -- else None."""
+    name, sep, rest = arg.partition("::")
+    if arg.startswith("-") or os.path.basename(name) not in _SUITE_FILES:
+        return None
+    suite = os.path.dirname(_suite_dir())
+    if name in _SUITE_FILES or os.path.abspath(name) == os.path.join(suite, os.path.basename(name)):
+        return os.path.join(suite, os.path.basename(name)) + sep + rest
+    return None
 
 
 def pinned_config(args: list[str], cwd: str | None = None) -> list[str]:

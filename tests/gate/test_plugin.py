@@ -149,6 +149,21 @@ def test_console_script_runs_the_suite_from_an_empty_directory(tmp_path):
     assert "warning" not in result.stdout  # e.g. pytest's "Module already imported so cannot be rewritten"
 
 
+def test_console_script_reruns_a_test_by_the_id_it_printed(tmp_path):
+    """The ids in its output (FAILED test_conformance.py::test_conformance[...]) name one test to
+    run again; before, that id was "module or package not found", and the installed file's path
+    ran all the suite's tests besides."""
+    script = Path(sys.executable).with_name("wsgateway-conformance")
+    first = subprocess.run([str(script), "-q", "-p", "no:cacheprovider", "-rA", "-k", "accept-rfc-vector"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    printed = sorted(line.split()[1] for line in first.stdout.splitlines() if line.startswith("PASSED "))
+    assert printed == ["test_conformance.py::test_conformance[accept-rfc-vector@reference-ws]",
+                       "test_conformance.py::test_conformance[accept-rfc-vector@reference-wss]"], first.stdout
+    again = subprocess.run([str(script), printed[1], "-q", "-p", "no:cacheprovider"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and again.stdout.strip().splitlines()[-1].startswith("1 passed"), again.stdout
+
+
 def test_console_script_turns_urls_into_gateway_url():
     from pytest_wsgateway.conformance_cli import build_args
 
