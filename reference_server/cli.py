@@ -42,6 +42,7 @@ from typing import NoReturn
 from .api import DEFAULT_API_PATH, ApiDefinitionError, load_api_definition
 from .certs import DEFAULT_IDENTITIES, issue_server_cert, make_ca, server_ssl_context, write_ca_pem
 from .faults import FAULTS
+from .http import _TOKEN_STR_RE
 from .server import ReferenceServer, ServerConfig
 
 PROG = "wsgateway-server"
@@ -65,6 +66,13 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _subprotocol(text: str) -> str:
+    """A subprotocol name: an HTTP token (RFC 6455 §4.1, RFC 9110 §5.6.2)."""
+    if not _TOKEN_STR_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: a subprotocol name is an HTTP token (RFC 6455 §4.1)")
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -127,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--subprotocol",
         action="append",
+        type=_subprotocol,
         default=[],
         metavar="NAME",
         help="supported subprotocol, repeatable (the first one the client offers is chosen)",

@@ -101,6 +101,7 @@ def test_both_schemes_with_module_entry_point(tmp_path):
         (["--open-timeout", "-1", "--scheme", "ws"], "must be > 0"),
         (["--ca-file", "x.pem", "--scheme", "ws"], "--ca-file needs --tls"),
         (["--bogus"], "unrecognized arguments"),
+        (["--scheme", "ws", "--subprotocol", "a b"], "'a b': a subprotocol name is an HTTP token"),  # was accepted
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args, fragment):
