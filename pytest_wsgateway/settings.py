@@ -17,6 +17,10 @@ from .targets import Target
 #: a target's ~150 cases (~300 round trips) to take about as long as the longest one (~6 round
 #: trips); see docs/performance.md. The option's help text (options.py) says the same number.
 DEFAULT_CONCURRENCY = 64
+#: ``--gateway-rate`` (and a target's ``rate``): requests per second, from one an hour to this many.
+MIN_RATE, MAX_RATE = 1 / 3600, 100_000
+#: ``--gateway-retry-budget``: at most a day of waiting out rate limits.
+MAX_RETRY_BUDGET = 86_400
 
 @dataclass(frozen=True)
 class Settings:

@@ -151,8 +151,11 @@ def _target(entry: object, where: str, index: int, base: str, defaults: Mapping[
         settings["idle"] = float(idle)
     if "rate" in entry:
         rate = entry["rate"]
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 100_000:
-            raise TargetError(f"{where}: 'rate' must be a number of requests per second above 0 (at most 100000)")
+        from .settings import MAX_RATE, MIN_RATE
+
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not MIN_RATE <= rate <= MAX_RATE:
+            raise TargetError(f"{where}: 'rate' must be a number of requests per second from 1/3600 (one an hour) "
+                              f"to 100000")
         settings["rate"] = float(rate)
     if "concurrency" in entry:
         concurrency = entry["concurrency"]

@@ -44,11 +44,14 @@ def resolve(options) -> Settings:  # options: pytest_wsgateway.options.GatewayOp
         if not 0 < timeout <= 3600:
             raise ValueError
     except ValueError:
-        raise pytest.UsageError(f"{source('timeout')} {options.timeout!r}: expected a number of seconds above 0") from None
-    rate = _seconds(options.rate, source("rate"), None, "a number of requests per second above 0")
-    retry_budget = _seconds(options.retry_budget, source("retry_budget"), 60.0, "a number of seconds, 0 or more",
-                            zero=True)
-    from .settings import DEFAULT_CONCURRENCY
+        raise pytest.UsageError(f"{source('timeout')} {options.timeout!r}: expected a number of seconds above 0 "
+                                f"(at most 3600)") from None
+    from .settings import DEFAULT_CONCURRENCY, MAX_RATE, MAX_RETRY_BUDGET, MIN_RATE
+
+    rate = _seconds(options.rate, source("rate"), None,
+                    "a number of requests per second from 1/3600 (one an hour) to 100000", low=MIN_RATE, high=MAX_RATE)
+    retry_budget = _seconds(options.retry_budget, source("retry_budget"), 60.0,
+                            "a number of seconds, 0 or more (at most 86400)", zero=True, high=MAX_RETRY_BUDGET)
 
     concurrency = _count(options.concurrency, source("concurrency"), DEFAULT_CONCURRENCY)
     idle = _seconds(options.idle, source("idle"), None, "a number of seconds above 0 (at most 86400)")
@@ -157,15 +160,17 @@ def _check_ca(path: str, option: str) -> None:
         raise pytest.UsageError(f"{option} {path}: not a PEM CA certificate (no certificate in the file)")
 
 
-def _seconds(text: str | None, flag: str, default: float | None, expected: str, zero: bool = False) -> float | None:
-    """A positive (or, with ``zero``, non-negative) finite number from ``text``; usage error otherwise."""
+def _seconds(text: str | None, flag: str, default: float | None, expected: str, zero: bool = False,
+             low: float = 0.0, high: float = float("inf")) -> float | None:
+    """A positive (or, with ``zero``, non-negative) finite number from ``text``, at least ``low`` and
+    at most ``high``; usage error otherwise (a rate of 1e-300 once overflowed the pacing clock)."""
     if not text:
         return default
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not (value > 0 or (zero and value == 0)) or value == float("inf"):
+    if not (value > 0 or (zero and value == 0)) or value == float("inf") or value > high or (value and value < low):
         raise pytest.UsageError(f"{flag} {text!r}: expected {expected}")
     return value
 

@@ -48,7 +48,7 @@ def test_one_when_a_case_fails(pytester):
     (["--gateway-url=ws://gw.invalid/ws", f"--gateway-header=X Api: {SECRET}"],
      "ERROR: --gateway-header: 'X…' is not 'Name: value' (the text is not shown: it may hold a secret)"),
     (["--gateway-url=wss://gw.invalid/ws", "--gateway-ca=missing-ca.pem"], "ERROR: --gateway-ca missing-ca.pem: no such file"),
-    (["--gateway-timeout=soon"], "ERROR: --gateway-timeout 'soon': expected a number of seconds above 0"),
+    (["--gateway-timeout=soon"], "ERROR: --gateway-timeout 'soon': expected a number of seconds above 0 (at most 3600)"),
     (["--gateway-known-failures=missing.yaml"], "ERROR: --gateway-known-failures missing.yaml: no such file"),
     (["--gateway-report=report.xml"], "ERROR: --gateway-report report.xml: unknown format '.xml'; *"),
     (["--gateway-write-baseline=."], "ERROR: --gateway-write-baseline .: is a directory"),

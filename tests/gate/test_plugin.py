@@ -21,7 +21,7 @@ def run(pytester, *args):
 @pytest.mark.parametrize(("args", "line"), [
     (["--gateway-url=http://gw.example/ws"], "ERROR: --gateway-url 'http://gw.example/ws': the scheme must be ws:// or wss://, not 'http'"),
     (["--gateway-url=wss://gw.example/ws", "--gateway-ca=/no/such/ca.pem"], "ERROR: --gateway-ca /no/such/ca.pem: no such file"),
-    (["--gateway-url=ws://gw.example/ws", "--gateway-timeout=soon"], "ERROR: --gateway-timeout 'soon': expected a number of seconds above 0"),
+    (["--gateway-url=ws://gw.example/ws", "--gateway-timeout=soon"], "ERROR: --gateway-timeout 'soon': expected a number of seconds above 0 (at most 3600)"),
     (["--gateway-url=ws://gw.example/ws", "--gateway-header=no colon s3cr3t"], "ERROR: --gateway-header: expected 'Name: value' (the text is not shown: it may hold a secret)"),
     (["--gateway-url=ws://gw.example/ws", "--gateway-header=Bad Name: s3cr3t"], "ERROR: --gateway-header: 'Bad…' is not 'Name: value' (the text is not shown: it may hold a secret)"),
     (["--gateway-url=ws://gw.example/ws", "--gateway-api=/no/such/api.yaml"], "ERROR: --gateway-api /no/such/api.yaml: No such file or directory"),

@@ -122,8 +122,13 @@ def test_a_header_from_the_environment_is_one_line_with_spaces(pytester, monkeyp
 
 
 @pytest.mark.parametrize(("variable", "value", "line"), [
-    ("WSGATEWAY_TIMEOUT", "abc", "ERROR: WSGATEWAY_TIMEOUT 'abc': expected a number of seconds above 0"),
-    ("WSGATEWAY_RATE", "-1", "ERROR: WSGATEWAY_RATE '-1': expected a number of requests per second above 0"),
+    ("WSGATEWAY_TIMEOUT", "abc", "ERROR: WSGATEWAY_TIMEOUT 'abc': expected a number of seconds above 0 (at most 3600)"),
+    ("WSGATEWAY_RATE", "-1", "ERROR: WSGATEWAY_RATE '-1': expected a number of requests per second from 1/3600 (one an hour) to 100000"),
+    # these overflowed the pacing clock: an OverflowError traceback in every case, each a FAILED verdict
+    ("WSGATEWAY_RATE", "1e-300",
+     "ERROR: WSGATEWAY_RATE '1e-300': expected a number of requests per second from 1/3600 (one an hour) to 100000"),
+    ("WSGATEWAY_RETRY_BUDGET", "1e308",
+     "ERROR: WSGATEWAY_RETRY_BUDGET '1e308': expected a number of seconds, 0 or more (at most 86400)"),
     ("WSGATEWAY_URL", "http://gw.invalid/ws",
      "ERROR: WSGATEWAY_URL 'http://gw.invalid/ws': the scheme must be ws:// or wss://, not 'http'"),
     ("WSGATEWAY_CA", "/no/such/ca.pem", "ERROR: WSGATEWAY_CA /no/such/ca.pem: no such file"),
@@ -152,7 +157,7 @@ def test_errors_from_the_environment_name_the_variable(pytester, monkeypatch, va
 def test_errors_from_the_ini_file_name_the_key_and_file(pytester):
     pytester.makeini("[pytest]\nwsgateway_timeout = abc\n")
     result = run(pytester, WS)
-    assert_usage_error(result, "ERROR: wsgateway_timeout (tox.ini) 'abc': expected a number of seconds above 0")
+    assert_usage_error(result, "ERROR: wsgateway_timeout (tox.ini) 'abc': expected a number of seconds above 0 (at most 3600)")
 
 
 # -- 6. URLs and header values that cannot be sent -------------------------------------------------
