@@ -137,19 +137,23 @@ class ForkedServer:
             os.close(ready_r)
         return self
 
-    def exit_status(self) -> str | None:
+    def exit_status(self, wait: float = 0.0) -> str | None:
         """None while the child serves; once it has exited (killed by the OOM killer, say), how, in
-        words ("killed by signal 9"). Reaps it then."""
-        if self.pid is None:
-            return self._ended
-        try:
-            done, raw = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            done, raw = self.pid, None
-        if not done:
-            return None
-        self.pid = None
-        self._ended = _describe(raw)
+        words ("killed by signal 9"). Reaps it then. ``wait``: seconds to keep looking (a dying
+        process resets its connections a moment before it can be reaped)."""
+        deadline = time.monotonic() + wait
+        while self.pid is not None:
+            try:
+                done, raw = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                done, raw = self.pid, None
+            if done:
+                self.pid = None
+                self._ended = _describe(raw)
+            elif time.monotonic() >= deadline:
+                return None
+            else:
+                time.sleep(0.002)
         return self._ended
 
     @property
