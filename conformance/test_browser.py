@@ -59,7 +59,8 @@ def test_origin_policy(wsgateway_target, wsgateway_executor, wsgateway_record_pr
 
     def send(case, target):
         nonlocal limited
-        outcome = wsgateway_executor.send(case, target)
+        label = f"origin-policy (Origin: {target.origin})" if target.origin else "origin-policy"
+        outcome = wsgateway_executor.send(case, target, label)  # the label names it if the target dies next
         limited += outcome.rate_limited
         if outcome.inconclusive:  # rate-limited past the retry budget: nothing to judge
             inconclusive(outcome.inconclusive)

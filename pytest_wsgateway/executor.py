@@ -49,8 +49,12 @@ class SerialExecutor:
     """
 
     def __init__(self, rate: float | None = None, retry_budget: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 shared: bool = False) -> None:
         self.rate = rate
+        #: other processes send to the same targets at the same time (several xdist workers): no
+        #: request is known to have gone out alone, so no crash is pinned on one
+        self.shared = shared
         self.retry_budget = retry_budget
         self._sleep, self._clock = sleep, clock
         self._canaries: dict[str, verdicts.Canary] = {}
@@ -140,23 +144,31 @@ class SerialExecutor:
             outcome.inconclusive = verdicts.qualify(case, outcome.passed, outcome.exchange, canary)
             outcome.cause = canary.reason if outcome.inconclusive else None
         outcome.rate_limited += self._take_canary_waits(target)
-        if outcome.connect_error is None:  # its request reached the target (a refused one never did)
-            self._last_case[target.id] = case.id if self._alone(target) else None
+        self._sent(outcome, case.id)
         return outcome
 
     def _alone(self, target: Target) -> bool:
-        """Whether the case that just ran had the target to itself (here: always, one at a time)."""
-        return True
+        """Whether the case that just ran had the target to itself (here: one at a time, unless
+        other processes share the targets)."""
+        return not self.shared
 
     def _take_canary_waits(self, target: Target) -> int:
         """The rate limits the target's canaries waited out that no item has told yet (now told)."""
         with self._lock:
             return self._canary_waits.pop(target.id, 0)
 
-    def send(self, case: Case, target: Target) -> Outcome:
+    def send(self, case: Case, target: Target, label: str | None = None) -> Outcome:
         """One exchange outside the catalogue's items (e.g. ``origin-policy``'s browser requests),
-        under the same rate cap and ``Retry-After`` handling as the cases (no canary, no verdict rules)."""
-        return self._send(case, target)
+        under the same rate cap and ``Retry-After`` handling as the cases (no canary, no verdict
+        rules). ``label`` names it when a crash right after it is attributed (default: the case id)."""
+        outcome = self._send(case, target)
+        self._sent(outcome, label or case.id)
+        return outcome
+
+    def _sent(self, outcome: Outcome, name: str) -> None:
+        """Note the request that came last to its target, when it reached it (crash attribution)."""
+        if outcome.connect_error is None:  # a refused one never reached it
+            self._last_case[outcome.target.id] = name if self._alone(outcome.target) else None
 
     def _send(self, case: Case, target: Target) -> Outcome:
         """Run ``case`` under the rate cap, waiting out rate limits within the budget."""
@@ -386,10 +398,10 @@ class ConcurrentExecutor(SerialExecutor):
         with self._launch_lock:
             return self._slots.setdefault(target.id, threading.BoundedSemaphore(self._slot_count(target)))
 
-    def send(self, case: Case, target: Target) -> Outcome:
+    def send(self, case: Case, target: Target, label: str | None = None) -> Outcome:
         """As :meth:`SerialExecutor.send`, in one of the target's slots (it counts against its concurrency)."""
         with self._slots_of(target):
-            return self._send(case, target)
+            return super().send(case, target, label)
 
     def _settled(self, case: Case, target: Target) -> Outcome:
         with self._slots_of(target):  # a target's own concurrency (targets file), else the run's
@@ -408,6 +420,8 @@ class ConcurrentExecutor(SerialExecutor):
         """Whether the case that just ran had ``target`` to itself: a disturbing one (run alone), any
         case of a target that takes one at a time, or one run when asked while none of the target's
         cases is on the pool (e.g. under xdist). A quiet case on the pool went out with others."""
+        if self.shared:
+            return False
         if getattr(self._by_itself, "on", False):
             return True
         with self._lock:  # a case on the pool counts itself as running: alone only at one slot

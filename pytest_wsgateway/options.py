@@ -255,7 +255,9 @@ def executor(config: pytest.Config):
             config.stash[EXECUTOR_KEY] = ConcurrentExecutor(most, default_concurrency=found.concurrency,
                                                             rate=found.rate, retry_budget=found.retry_budget)
         else:  # one after another; under xdist a worker learns its items one by one
-            config.stash[EXECUTOR_KEY] = SerialExecutor(rate=found.rate, retry_budget=found.retry_budget)
+            workers = getattr(config, "workerinput", {}).get("workercount", 1)
+            config.stash[EXECUTOR_KEY] = SerialExecutor(rate=found.rate, retry_budget=found.retry_budget,
+                                                        shared=workers > 1)  # the other workers send too
     return config.stash[EXECUTOR_KEY]
 
 

@@ -120,8 +120,8 @@ class Outcome:
     def _crash(self) -> str:
         if self.crashed_among_many:
             return (" -- the target answered earlier and stopped accepting connections while several of its cases "
-                    "were in flight at once: which request crashed it is not known (--gateway-concurrency 1 "
-                    "sends one at a time and names it)")
+                    "were in flight at once: which request crashed it is not known (--gateway-concurrency 1, "
+                    "without -n, sends one at a time and names it)")
         if self.crashed_after is None:
             return ""
         return (f" -- the target answered earlier and stopped accepting connections after `{self.crashed_after}`: "

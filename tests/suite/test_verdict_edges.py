@@ -184,16 +184,16 @@ def test_a_target_that_dies_on_a_request_body_is_named(pytester):
     assert named in chunked["message"]
 
 
-def _dies_on_the_zero_nonce(server_box):
+def _dies_on_the_zero_nonce(server_box, dies=lambda request: request.get("Sec-WebSocket-Key") == "AAAAAAAAAAAAAAAAAAAAAA=="):
     """A gateway that answers valid 101s (each after 30 ms) and stops accepting connections when it
-    sees the all-zero key of ``accept-zero-nonce``: a crash on a quiet case."""
+    sees a request ``dies`` picks (default: the all-zero key of ``accept-zero-nonce``, a quiet case)."""
 
     def handle(conn):
         with conn:
             head, _ = read_head(conn, timeout=5)
             request = parse_request(head)
             key = request.get("Sec-WebSocket-Key") or ""
-            if key == "AAAAAAAAAAAAAAAAAAAAAA==":
+            if dies(request):
                 server_box[0].stop_accepting()
                 return
             threading.Event().wait(0.03)
@@ -203,16 +203,17 @@ def _dies_on_the_zero_nonce(server_box):
     return handle
 
 
-@pytest.mark.parametrize("concurrency", ["2", "1"])
+@pytest.mark.parametrize("concurrency", ["2", "1", "xdist"])
 def test_a_crash_on_a_case_among_others_in_flight_names_no_bystander(pytester, concurrency):
-    """Two at a time, the case whose answer came last is not the request that crashed the target:
-    the failures say the culprit is not known (and how to find it) instead of naming a bystander;
-    one at a time, they name it."""
+    """Two at a time (or two xdist workers, each one at a time), the case whose answer came last
+    is not the request that crashed the target: the failures say the culprit is not known (and
+    how to find it) instead of naming a bystander; one at a time, they name it."""
     box = []
+    extra = ("-n", "2", "--gateway-concurrency=1") if concurrency == "xdist" else (f"--gateway-concurrency={concurrency}",)
     with connection_server(_dies_on_the_zero_nonce(box)) as server:
         box.append(server)
-        result = pytester.runpytest(*SUITE, f"--gateway-url={server.url()}", "-k", "accept- or upgrade-",
-                                    f"--gateway-concurrency={concurrency}", "--gateway-timeout=2", "-p", "no:randomly")
+        result = pytester.runpytest_subprocess(*SUITE, f"--gateway-url={server.url()}", "-k", "accept- or upgrade-",
+                                               *extra, "--gateway-timeout=2", "-p", "no:randomly", timeout=120)
     text = result.stdout.str()
     named = re.findall(r"stopped accepting connections after `([a-z0-9-]+)`", text)
     unknown = text.count("which request crashed it is not known")
@@ -221,3 +222,16 @@ def test_a_crash_on_a_case_among_others_in_flight_names_no_bystander(pytester, c
         assert named and set(named) == {"accept-zero-nonce"} and unknown == 0
     else:
         assert unknown > 0 and named == [], named  # before: a bystander named as the culprit
+
+
+def test_a_crash_right_after_origin_policys_request_names_that_request(pytester):
+    """origin-policy's browser requests go through the executor too: a gateway that dies on the
+    foreign Origin is named after it (before: a bare "connection refused", no culprit)."""
+    box = []
+    foreign = "https://foreign.wsgateway.invalid"
+    with connection_server(_dies_on_the_zero_nonce(box, lambda request: request.get("Origin") == foreign)) as server:
+        box.append(server)
+        result = pytester.runpytest(*SUITE, f"--gateway-url={server.url()}", "-k", "origin-policy or accept-",
+                                    "--gateway-concurrency=1", "--gateway-timeout=2", "-p", "no:randomly")
+    named = set(re.findall(r"stopped accepting connections after `([^`]+)`", result.stdout.str()))
+    assert named == {f"origin-policy (Origin: {foreign})"}, result.stdout.str()[-3000:]
