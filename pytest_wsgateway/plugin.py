@@ -43,6 +43,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from .session import redact_debug_log
 
         redact_debug_log(config)
+    if given.vantage:  # checked even without a report (where it is used): a bad label is one line
+        from .session import vantage
+
+        vantage(given)
     if given.known_failures or given.write_baseline or given.reports:
         from .session import configure_gate
 

@@ -241,6 +241,9 @@ def test_an_api_definition_above_one_mib_is_refused(pytester):
     (("--gateway-browser", "--gateway-browser-path=/nonexistent/chrome"), {},
      "ERROR: --gateway-browser-path '/nonexistent/chrome': no Chromium there (a path to an executable, "
      "or a name on PATH)"),
+    (("--gateway-vantage=a b",), {},  # was checked only with --gateway-report: exit 0 without one
+     "ERROR: --gateway-vantage 'a b': a vantage name is 1 to 64 letters, digits, '.', '_', '@' or '-', starting "
+     "with a letter or digit"),
     ((), {"WSGATEWAY_BROWSER": "/nonexistent/chrome"},
      "ERROR: WSGATEWAY_BROWSER '/nonexistent/chrome': no Chromium there (a path to an executable, or a name on PATH)"),
 ])
