@@ -59,7 +59,9 @@ def load(path: str, known_ids: set[str] | frozenset[str], flag: str = "--gateway
     import yaml
 
     if not os.path.isfile(path):
-        raise BaselineError(f"{flag} {path}: no such file")
+        why = ("is a directory" if os.path.isdir(path) else "not a regular file" if os.path.exists(path)
+               else "no such file")
+        raise BaselineError(f"{flag} {path}: {why}")
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle)

@@ -85,6 +85,8 @@ def _suite_node(arg: str) -> str | None:
     suite = os.path.dirname(_suite_dir())
     if name in _SUITE_FILES or os.path.abspath(name) == os.path.join(suite, os.path.basename(name)):
         return os.path.join(suite, os.path.basename(name)) + sep + rest
+    if os.path.isfile(name):  # e.g. conformance/test_conformance.py of a checkout, as `pytest conformance` prints it
+        return os.path.abspath(name) + sep + rest
     return None
 
 

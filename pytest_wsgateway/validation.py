@@ -143,7 +143,7 @@ def _check_ca(path: str, option: str) -> None:
     if os.path.isdir(path):
         raise pytest.UsageError(f"{option} {path}: is a directory")
     if not os.path.isfile(path):
-        raise pytest.UsageError(f"{option} {path}: no such file")
+        raise pytest.UsageError(f"{option} {path}: {'not a regular file' if os.path.exists(path) else 'no such file'}")
     import ssl  # deferred: the plugin module imports only pytest and the standard library's cheap parts
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

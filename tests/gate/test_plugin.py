@@ -162,6 +162,13 @@ def test_console_script_reruns_a_test_by_the_id_it_printed(tmp_path):
     again = subprocess.run([str(script), printed[1], "-q", "-p", "no:cacheprovider"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stdout.strip().splitlines()[-1].startswith("1 passed"), again.stdout
+    # and as `pytest conformance` prints it in a checkout of the project
+    checkout = Path(__file__).resolve().parents[2]
+    assert (checkout / "conformance" / "test_conformance.py").is_file()
+    from_checkout = subprocess.run([str(script), f"conformance/{printed[0]}", "-q", "-p", "no:cacheprovider"],
+                                   cwd=checkout, capture_output=True, text=True, timeout=120)
+    assert from_checkout.returncode == 0, from_checkout.stdout + from_checkout.stderr
+    assert from_checkout.stdout.strip().splitlines()[-1].startswith("1 passed"), from_checkout.stdout
 
 
 def test_console_script_turns_urls_into_gateway_url():

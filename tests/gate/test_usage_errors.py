@@ -244,6 +244,8 @@ def test_an_api_definition_above_one_mib_is_refused(pytester):
     (("--gateway-vantage=a b",), {},  # was checked only with --gateway-report: exit 0 without one
      "ERROR: --gateway-vantage 'a b': a vantage name is 1 to 64 letters, digits, '.', '_', '@' or '-', starting "
      "with a letter or digit"),
+    (("--gateway-known-failures=/",), {}, "ERROR: --gateway-known-failures /: is a directory"),  # was "no such file"
+    (("--gateway-ca=/dev/zero",), {}, "ERROR: --gateway-ca /dev/zero: not a regular file"),  # was "no such file"
     ((), {"WSGATEWAY_BROWSER": "/nonexistent/chrome"},
      "ERROR: WSGATEWAY_BROWSER '/nonexistent/chrome': no Chromium there (a path to an executable, or a name on PATH)"),
 ])
